@@ -1,0 +1,14 @@
+# The pipeline's image: Airflow 3.3 with this project installed from the committed lock.
+FROM python:3.11-slim
+ENV PIP_NO_CACHE_DIR=1 AIRFLOW_HOME=/opt/airflow
+WORKDIR /opt/govshare
+COPY pyproject.toml constraints.txt README.md ./
+COPY govshare govshare
+COPY connectors connectors
+COPY transforms transforms
+COPY expectations expectations
+COPY warehouse warehouse
+COPY dags dags
+RUN pip install -c constraints.txt . && useradd --create-home airflow && \
+    mkdir -p $AIRFLOW_HOME && chown airflow $AIRFLOW_HOME
+USER airflow

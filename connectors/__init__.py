@@ -1,0 +1,1 @@
+"""Source connectors: one per source kind, each landing into the raw zone."""

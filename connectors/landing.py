@@ -1,0 +1,115 @@
+"""The immutable raw landing zone.
+
+Layout under the landing root:
+
+    records/<source>/run_date=<YYYY-MM-DD>/<part>.parquet    extracted records, unchanged
+    files/<source>/run_date=<YYYY-MM-DD>/<relative path>     original files (grid, rosters)
+
+A record partition holds the source's own columns untouched plus four metadata columns:
+`_source_record_id`, `_extracted_at`, `_run_id`, `_content_hash` (sha256 of the record's
+source columns, so one version of one record has one hash whatever run landed it).
+
+Writes are atomic (temporary file, fsync, rename) and a part is named by the caller
+(typically after the extraction window), so re-running a task replaces exactly its own
+part and never duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+META_COLUMNS = ["_source_record_id", "_extracted_at", "_run_id", "_content_hash"]
+
+
+def _json_default(value):
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return value.isoformat()
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+def content_hashes(frame: pd.DataFrame) -> pd.Series:
+    """sha256 of each row's source columns as canonical JSON (keys sorted, NaN as null)."""
+    columns = sorted(c for c in frame.columns if c not in META_COLUMNS)
+    records = frame[columns].astype(object).where(frame[columns].notna(), None)
+    return pd.Series(
+        [
+            hashlib.sha256(
+                json.dumps(dict(zip(columns, row)), ensure_ascii=False, sort_keys=True,
+                           default=_json_default).encode("utf-8")
+            ).hexdigest()
+            for row in records.itertuples(index=False, name=None)
+        ],
+        index=frame.index,
+        dtype="str",
+    )
+
+
+def _atomic_replace(write, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RawLanding:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def record_partition(self, source: str, run_date: date) -> Path:
+        return self.root / "records" / source / f"run_date={run_date.isoformat()}"
+
+    def file_partition(self, source: str, run_date: date) -> Path:
+        return self.root / "files" / source / f"run_date={run_date.isoformat()}"
+
+    def write_records(self, source: str, run_date: date, part: str, run_id: str,
+                      frame: pd.DataFrame, key_column: str,
+                      extracted_at: datetime | None = None) -> Path:
+        """Land `frame` (source columns only) as one part; returns the part's path.
+
+        `part` names the piece of work (e.g. `w20261125T000000-20261126T000000`); writing
+        the same part again replaces it.
+        """
+        landed = frame.copy()
+        landed["_source_record_id"] = landed[key_column].astype("str")
+        landed["_extracted_at"] = pd.Timestamp(extracted_at or datetime.now().astimezone())
+        landed["_run_id"] = run_id
+        landed["_content_hash"] = content_hashes(frame)
+        table = pa.Table.from_pandas(landed, preserve_index=False)
+        target = self.record_partition(source, run_date) / f"{part}.parquet"
+        _atomic_replace(lambda tmp: pq.write_table(table, tmp), target)
+        return target
+
+    def write_file(self, source: str, run_date: date, src: str | os.PathLike,
+                   relative_name: str) -> Path:
+        """Copy an original file, byte for byte, under its path relative to the drop root."""
+        target = self.file_partition(source, run_date) / relative_name
+        _atomic_replace(lambda tmp: shutil.copyfile(src, tmp), target)
+        return target
+
+    def read_records(self, source: str, run_date: date | None = None) -> pd.DataFrame:
+        """All landed records of a source (one run date, or every run date)."""
+        base = self.root / "records" / source
+        paths = sorted((self.record_partition(source, run_date) if run_date else base)
+                       .rglob("*.parquet")) if base.exists() else []
+        if not paths:
+            return pd.DataFrame(columns=META_COLUMNS)
+        return pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)

@@ -1,0 +1,1 @@
+"""Great Expectations suites per source (validation issue)."""

@@ -1,0 +1,94 @@
+"""`govshare`: everything a user runs outside Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _noise(args):
+    from govshare.simulator.noise import NoiseRates
+
+    import yaml
+
+    rates = {}
+    if args.noise_file:
+        rates.update(yaml.safe_load(Path(args.noise_file).read_text(encoding="utf-8")) or {})
+    for item in args.noise or []:
+        kind, _, value = item.partition("=")
+        rates[kind] = float(value)
+    return NoiseRates.from_mapping(rates)
+
+
+def cmd_simulate(args) -> int:
+    from govshare.simulator.run import simulate
+
+    simulate(args.out, scale=args.scale, seed=args.seed,
+             start=date.fromisoformat(args.start) if args.start else None, days=args.days,
+             noise=_noise(args), departments_url=args.departments_url)
+    print(f"simulated city written to {Path(args.out).resolve()}")
+    return 0
+
+
+def cmd_serve_hotline(args) -> int:
+    from govshare.simulator.hotline_server import main
+
+    return main(args.rest) or 0
+
+
+def cmd_demo(args) -> int:
+    from govshare.demo import run_demo
+
+    return run_demo(home=Path(args.home), scale=args.scale, days=args.days, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="generate a simulated city's sources and ground truth")
+    sim.add_argument("--scale", choices=["tiny", "small", "city"], default="tiny")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--out", default="var/sim", help="output folder")
+    sim.add_argument("--start", help="first simulated day, YYYY-MM-DD (default 2026-11-01)")
+    sim.add_argument("--days", type=int, help="simulated days (default: the scale's)")
+    sim.add_argument("--departments-url",
+                     help="SQLAlchemy URL for the department databases (MariaDB/PostgreSQL); "
+                          "default: a DuckDB file in the output folder")
+    sim.add_argument("--noise-file", help="YAML mapping of noise kind -> rate")
+    sim.add_argument("--noise", action="append", metavar="KIND=RATE",
+                     help="override one noise rate (repeatable)")
+    sim.set_defaults(func=cmd_simulate)
+
+    serve = sub.add_parser("serve-hotline", help="serve a simulated 12345 hotline API",
+                           add_help=False)
+    serve.add_argument("rest", nargs=argparse.REMAINDER, help="see `govshare serve-hotline --help`")
+    serve.set_defaults(func=cmd_serve_hotline)
+
+    demo = sub.add_parser("demo", help="simulate a city and run the pipeline on it end to end")
+    demo.add_argument("--home", default="var/demo", help="where the demo writes everything")
+    demo.add_argument("--scale", choices=["tiny", "small"], default="small")
+    demo.add_argument("--days", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from govshare.masking import PersonalDataFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(PersonalDataFilter())
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=[handler])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

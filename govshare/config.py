@@ -1,0 +1,76 @@
+"""Where things are and how each source is reached: one YAML file, secrets from the
+environment (`${NAME}`) or from Airflow Connections (`conn_id`), never from code."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def home() -> Path:
+    """Working folder for the landing zone, the embedded warehouse and Data Docs."""
+    return Path(os.environ.get("GOVSHARE_HOME", "var")).resolve()
+
+
+def sources_path() -> Path:
+    return Path(os.environ.get("GOVSHARE_SOURCES", home() / "sources.yaml"))
+
+
+def _expand(value):
+    if isinstance(value, str):
+        def sub(match):
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set")
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def _from_airflow_connection(conn_id: str) -> dict:
+    """url/base_url/token from an Airflow Connection (imported lazily: Airflow is optional
+    outside DAG runs)."""
+    from airflow.sdk import Connection
+
+    conn = Connection.get(conn_id)
+    extra = conn.extra_dejson or {}
+    values = {"token": conn.password} if conn.password else {}
+    if conn.conn_type in ("http", "https"):
+        values["base_url"] = f"{conn.conn_type}://{conn.host}" + (
+            f":{conn.port}" if conn.port else "") + (conn.schema or "")
+    elif conn.host or conn.conn_type:
+        values["url"] = conn.get_uri()
+    return {**values, **extra}
+
+
+def load_sources(path: str | os.PathLike | None = None) -> dict:
+    """The sources file as a dict: {'departments': [...], 'hotline': {...}, 'grid': {...},
+    'rosters': {...}, 'reference': {...}}."""
+    path = Path(path or sources_path())
+    if not path.exists():
+        raise ConfigError(f"sources file {path} not found (set GOVSHARE_SOURCES; "
+                          "config/sources.example.yaml documents every key)")
+    config = _expand(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    for section in ("hotline", "grid", "rosters"):
+        if isinstance(config.get(section), dict) and config[section].get("conn_id"):
+            config[section] = {**_from_airflow_connection(config[section]["conn_id"]),
+                               **{k: v for k, v in config[section].items() if k != "conn_id"}}
+    for table in config.get("departments", []):
+        if table.get("conn_id"):
+            table.update({**_from_airflow_connection(table.pop("conn_id")), **table})
+    return config

@@ -1,0 +1,1 @@
+"""Normalisation of Chinese identity data (resolution issue)."""

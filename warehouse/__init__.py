@@ -1,0 +1,1 @@
+"""The shared warehouse: engines, published tables, pipeline state."""

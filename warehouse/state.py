@@ -1,0 +1,54 @@
+"""Pipeline state kept in the warehouse (not in Airflow Variables): watermarks and the
+manifest of landed files. Both advance only after a landing succeeded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import sqlalchemy as sa
+
+from warehouse.engine import upsert
+from warehouse.schema import extraction_window, file_manifest, watermark
+
+
+class StateStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def get_watermark(self, source: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(watermark.c.value).where(watermark.c.source == source)).scalar()
+
+    def set_watermark(self, source: str, value: str, run_id: str) -> None:
+        row = pd.DataFrame([{"source": source, "value": value, "run_id": run_id,
+                             "updated_at": datetime.now(timezone.utc)}])
+        with self.engine.begin() as conn:
+            upsert(conn, row, "ops.watermark", ["source"])
+
+    def window_lower_bound(self, source: str, part: str) -> tuple[bool, str | None]:
+        """(recorded?, lower bound) that a window's first run read from: a re-run of the
+        window reads the same range, whatever the watermark has become since."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(extraction_window.c.lower_bound).where(
+                extraction_window.c.source == source, extraction_window.c.part == part)).first()
+        return (row is not None, row[0] if row else None)
+
+    def record_window(self, source: str, part: str, lower_bound: str | None, run_id: str) -> None:
+        row = pd.DataFrame([{"source": source, "part": part, "lower_bound": lower_bound,
+                             "run_id": run_id, "recorded_at": datetime.now(timezone.utc)}])
+        with self.engine.begin() as conn:
+            upsert(conn, row, "ops.extraction_window", ["source", "part"], update=False)
+
+    def file_manifest(self, source: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(file_manifest.c.path, file_manifest.c.sha256)
+                                .where(file_manifest.c.source == source))
+            return dict(rows.all())
+
+    def record_file(self, source: str, path: str, sha256: str, run_id: str) -> None:
+        row = pd.DataFrame([{"source": source, "path": path, "sha256": sha256, "run_id": run_id,
+                             "landed_at": datetime.now(timezone.utc)}])
+        with self.engine.begin() as conn:
+            upsert(conn, row, "ops.file_manifest", ["source", "path"])
