@@ -10,9 +10,9 @@ from pathlib import Path
 
 
 def _noise(args):
-    from govshare.simulator.noise import NoiseRates
-
     import yaml
+
+    from govshare.simulator.noise import NoiseRates
 
     rates = {}
     if args.noise_file:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -89,7 +89,7 @@ def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
                  loaded: int | None = None) -> None:
     from warehouse.engine import upsert
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     audit = pd.DataFrame([{
         "source": report.source, "run_id": report.run_id,
         "window_start": report.window.since, "window_end": report.window.until,
@@ -113,7 +113,7 @@ def extract(source: str, since: datetime, until: datetime, run_id: str,
     """Land one source's changes in (since, until] and audit it."""
     config = config or cfg.load_sources()
     ws = Workspace(config)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     report = build_connector(source, config).extract(Window(since, until), ws.landing,
                                                      ws.state, run_id)
     record_audit(ws, report, started)

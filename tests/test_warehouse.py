@@ -1,6 +1,6 @@
 """The warehouse layer on both engines: the embedded DuckDB file and PostgreSQL."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -37,7 +37,7 @@ def test_bulk_insert_keeps_every_value_exactly(engine):
         assert bulk_insert(conn, frame, "staging.t") == len(TRICKY)
         rows = conn.exec_driver_sql("SELECT k, v, ts FROM staging.t ORDER BY k").all()
     assert [r[1] for r in rows] == TRICKY  # NULL stays NULL, '' stays ''
-    assert all(r[2] == datetime(2026, 11, 25, 0, 3, 11, tzinfo=timezone.utc) for r in rows)
+    assert all(r[2] == datetime(2026, 11, 25, 0, 3, 11, tzinfo=UTC) for r in rows)
 
 
 def test_upsert_updates_or_keeps_by_key(engine):

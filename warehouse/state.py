@@ -3,7 +3,7 @@ manifest of landed files. Both advance only after a landing succeeded."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ class StateStore:
 
     def set_watermark(self, source: str, value: str, run_id: str) -> None:
         row = pd.DataFrame([{"source": source, "value": value, "run_id": run_id,
-                             "updated_at": datetime.now(timezone.utc)}])
+                             "updated_at": datetime.now(UTC)}])
         with self.engine.begin() as conn:
             upsert(conn, row, "ops.watermark", ["source"])
 
@@ -37,7 +37,7 @@ class StateStore:
 
     def record_window(self, source: str, part: str, lower_bound: str | None, run_id: str) -> None:
         row = pd.DataFrame([{"source": source, "part": part, "lower_bound": lower_bound,
-                             "run_id": run_id, "recorded_at": datetime.now(timezone.utc)}])
+                             "run_id": run_id, "recorded_at": datetime.now(UTC)}])
         with self.engine.begin() as conn:
             upsert(conn, row, "ops.extraction_window", ["source", "part"], update=False)
 
@@ -49,6 +49,6 @@ class StateStore:
 
     def record_file(self, source: str, path: str, sha256: str, run_id: str) -> None:
         row = pd.DataFrame([{"source": source, "path": path, "sha256": sha256, "run_id": run_id,
-                             "landed_at": datetime.now(timezone.utc)}])
+                             "landed_at": datetime.now(UTC)}])
         with self.engine.begin() as conn:
             upsert(conn, row, "ops.file_manifest", ["source", "path"])

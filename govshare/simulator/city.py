@@ -84,7 +84,7 @@ def _layout(scale: Scale) -> tuple[int, int, int]:
         return 4, 3, 3
     communities = scale.residents // 6_000
     districts = len(DISTRICTS)
-    streets = max(2, round((communities / districts / 9)))
+    streets = max(2, round(communities / districts / 9))
     return districts, streets, max(2, communities // (districts * streets))
 
 
@@ -203,10 +203,13 @@ def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
         ["户主", "配偶", "母亲", "父亲", "女"], default="子")
 
     ethnicity = np.repeat(identity.ethnicities(rng, n_households), sizes)
-    names = identity.person_names(rng, ethnicity, female)
-    # Han children usually carry the male head's surname.
+    names = identity.person_names(rng, ethnicity, female, birth_years=year)
+    # Han children usually carry the male head's surname (single-character surnames only:
+    # the rare compound ones, 欧阳 and the like, are left as drawn).
     head_name = np.repeat(names[np.cumsum(sizes) - sizes], sizes)
-    inherit = is_child & (ethnicity == "汉族") & ~head_female
+    compound = np.array([s for s in identity.HAN_SURNAMES[0] if len(s) > 1])
+    head_compound = np.isin(pd.Series(head_name, dtype="str").str[:2].to_numpy(), compound)
+    inherit = is_child & (ethnicity == "汉族") & ~head_female & ~head_compound
     inherited = (pd.Series(head_name, dtype="str").str[0]
                  + pd.Series(names, dtype="str").str[1:]).to_numpy()
     names = np.where(inherit, inherited, names)

@@ -1,0 +1,78 @@
+import logging
+import time
+
+import pytest
+
+from govshare.masking import PersonalDataFilter, mask_id, mask_name, mask_phone, mask_text
+
+
+def test_field_masks_follow_the_project_rule():
+    assert mask_id("150102196503120038") == "150102********0038"
+    assert mask_id("11010519491231002X") == "110105********002X"
+    assert mask_id("150102650312003") == "150102*****2003"
+    assert mask_phone("13904712233") == "139****2233"
+    assert mask_phone("+86 139-0471-2233") == "+86 139-****-2233"
+    assert mask_phone("0471-6961234") == "047*-***1234"
+    assert mask_name("李秀英") == "李**"
+    assert mask_name("阿不都·热合曼") == "阿******"
+    assert mask_name("") == ""
+
+
+def test_masks_never_reveal_short_values():
+    assert mask_id("12345") == "*****"
+    assert mask_phone("1234567") == "*******"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("身份证号150102196503120038，电话13904712233",
+     "身份证号150102********0038，电话139****2233"),
+    ("id=11010519491231002x phone=+8613904712233",
+     "id=110105********002x phone=+86139****2233"),
+    ("证件 150102 19650312 0038 已核验", "证件 150102 ******** 0038 已核验"),
+    ("手机 139 0471 2233 或 139-0471-2233", "手机 139 **** 2233 或 139-****-2233"),
+    ("全角１５０１０２１９６５０３１２００３８号", "全角１５０１０２********００３８号"),
+    ("全角手机１３９０４７１２２３３", "全角手机１３９****２２３３"),
+    ("老号码150102650312003", "老号码150102*****2003"),
+    ("座机0471-6961234", "座机047*-***1234"),
+])
+def test_mask_text_finds_ids_and_phones(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "统一社会信用代码91150102MA0N123408",   # USCC with letters
+    "华为 914403001922038216",              # all-digit USCC: no birth date inside
+    "工单号 20250101000123 已派发",          # 14-digit ticket number
+    "流水号123456789012345678901",          # longer digit run
+    "3号楼2单元501",
+    "no digits here",
+])
+def test_mask_text_leaves_non_personal_numbers(text):
+    assert mask_text(text) == text
+
+
+def test_mask_text_is_fast_enough_for_log_lines():
+    line = "ticket 20250101000123 caller 13904712233 id 150102196503120038 status ok " * 3
+    start = time.perf_counter()
+    for _ in range(10_000):
+        mask_text(line)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_filter_masks_message_args_and_exception(caplog):
+    logger = logging.getLogger("govshare.test_masking")
+    handler = caplog.handler
+    handler.addFilter(PersonalDataFilter())
+    try:
+        logger.warning("quarantined %s with phone %s", "150102196503120038", 13904712233)
+        try:
+            raise ValueError("bad id 11010519491231002X")
+        except ValueError:
+            logger.exception("parse failed for %r", {"phone": "13904712233"})
+    finally:
+        handler.filters.clear()
+    text = caplog.text
+    assert "150102********0038" in text and "139****2233" in text
+    assert "110105********002X" in text
+    for secret in ("196503120038", "04712233", "19491231002X"):
+        assert secret not in text
