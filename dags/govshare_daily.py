@@ -62,7 +62,7 @@ def load(summary: dict) -> dict:
 
 @task
 def source_if_configured(kind: str) -> str:
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from govshare.config import load_sources
     from govshare.pipeline import source_names

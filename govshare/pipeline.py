@@ -143,8 +143,6 @@ def load_staging(source: str, run_date, run_id: str, config: dict | None = None)
     config = config or cfg.load_sources()
     ws = Workspace(config)
     landed = ws.landing.read_records(source, run_date)
-    if landed.empty:
-        return {"source": source, "versions": 0}
     updated = landed["updated_at"] if "updated_at" in landed.columns else None
     versions = pd.DataFrame({
         "source": source,
@@ -156,6 +154,7 @@ def load_staging(source: str, run_date, run_id: str, config: dict | None = None)
         "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
     })
     with ws.engine.begin() as conn:
+        # Versions already staged by an earlier run are kept as they are (first landing wins).
         upsert(conn, versions, "staging.record_version",
                ["source", "source_record_id", "content_hash"], update=False)
         conn.execute(sa.update(load_audit)

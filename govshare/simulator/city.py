@@ -323,8 +323,10 @@ def build_workers(seed: int, start: date, persons: pd.DataFrame, grids: pd.DataF
     communities = divisions.loc[divisions["level"] == "community", ["code", "parent_code"]]
     age = start.year - persons["birth_date"].dt.year
     pool = persons.loc[age.between(22, 58) & (persons["status"] == "正常")]
-    pool_by_street = {street: group["person_key"].to_numpy()
-                      for street, group in pool.groupby(pool["community_code"].str[:9])}
+    pool_keys = pool["person_key"].to_numpy(dtype=object)
+    pool_by_street = {street: pool_keys[rows] for street, rows in
+                      pool.reset_index(drop=True).groupby(pool["community_code"].str[:9].to_numpy())
+                      .indices.items()}
     grids_by_community = grids.groupby("community_code")["grid_worker_staff_no"].apply(list)
     rows = []
     other_staff = 0
@@ -341,7 +343,7 @@ def build_workers(seed: int, start: date, persons: pd.DataFrame, grids: pd.DataF
             staff.append(f"SG{other_staff:06d}")
         posts += ["网格员"] * len(grid_staff)
         staff += grid_staff
-        candidates = pool_by_street.get(s_code[:9], pool["person_key"].to_numpy())
+        candidates = pool_by_street.get(s_code[:9], pool_keys)
         chosen = rng.choice(candidates, len(posts), replace=len(candidates) < len(posts))
         for post, person_key, staff_no in zip(posts, chosen, staff):
             rows.append((person_key, c_code, s_code, post, staff_no))
