@@ -125,39 +125,50 @@ def extract(source: str, since: datetime, until: datetime, run_id: str,
             "schema_drift": sorted(set(report.schema_drift))}
 
 
-def _record_json(frame: pd.DataFrame) -> pd.Series:
-    """The record as JSON text: the landed `raw` text where the source sent text."""
-    if "raw" in frame.columns:
+# Sources whose landed `raw` column is the record exactly as the source sent it (JSON text).
+JSON_SOURCES = {HOTLINE_SOURCE, GRID_SOURCE, "open311.requests"}
+
+
+def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
+    """The record as JSON text: the sent JSON where the source sends JSON, else the landed
+    columns (for rosters the named columns; their raw cells stay in the landing zone)."""
+    if source in JSON_SOURCES:
         return frame["raw"].astype("str")
-    columns = [c for c in frame.columns if c not in META_COLUMNS]
+    columns = [c for c in frame.columns if c not in META_COLUMNS and c != "raw"]
     values = frame[columns].astype(object).where(frame[columns].notna(), None)
     return pd.Series([json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str)
                       for row in values.itertuples(index=False, name=None)], index=frame.index)
 
 
-def load_staging(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
-    """Copy the run date's landed versions into `staging.record_version` (each version once)."""
+def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int:
+    """Put landed records (source columns plus the landing's metadata columns) into
+    `staging.record_version`; a version already staged keeps its first landing."""
     from warehouse.engine import upsert
-    from warehouse.schema import load_audit
 
-    config = config or cfg.load_sources()
-    ws = Workspace(config)
-    landed = ws.landing.read_records(source, run_date)
     updated = landed["updated_at"] if "updated_at" in landed.columns else None
     versions = pd.DataFrame({
         "source": source,
         "source_record_id": landed["_source_record_id"],
         "content_hash": landed["_content_hash"],
         "record_updated_at": None if updated is None else updated.astype("str"),
-        "record": _record_json(landed),
+        "record": _record_json(source, landed),
         "run_id": landed["_run_id"],
         "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
     })
+    return upsert(conn, versions, "staging.record_version",
+                  ["source", "source_record_id", "content_hash"], update=False)
+
+
+def load_staging(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
+    """Copy the run date's landed versions into `staging.record_version` (each version once)."""
+    from warehouse.schema import load_audit
+
+    config = config or cfg.load_sources()
+    ws = Workspace(config)
+    landed = ws.landing.read_records(source, run_date)
     with ws.engine.begin() as conn:
-        # Versions already staged by an earlier run are kept as they are (first landing wins).
-        upsert(conn, versions, "staging.record_version",
-               ["source", "source_record_id", "content_hash"], update=False)
+        staged = stage_records(conn, source, landed)
         conn.execute(sa.update(load_audit)
                      .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
-                     .values(records_loaded=len(versions)))
-    return {"source": source, "versions": len(versions)}
+                     .values(records_loaded=staged))
+    return {"source": source, "versions": staged}

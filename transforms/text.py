@@ -331,7 +331,8 @@ def name_pinyin(s: pd.Series) -> pd.Series:
         if override.any():
             rest = compact[override].str[length:].str.translate(_first_readings()).str.lower()
             readings[override] = head[override].map(surnames) + rest
-            compact = compact.where(~override, "")  # done: keep the 1-char pass off these
+            # Read with a compound surname: the one-character pass must not read them again.
+            compact = compact.where(~override, "")
     return readings
 
 
@@ -358,7 +359,8 @@ _REGION = _region_alternation()
 _LEGAL_FORMS = ("股份有限公司 有限责任公司 有限公司 股份公司 总公司 公司 (集团) 集团 "
                 "农民专业合作社 专业合作社 合作社").split()
 _LEGAL = "|".join(re.escape(f) for f in _LEGAL_FORMS)
-_BRANCH_WORDS = "分公司|分店|营业部|分行|支行|分理处|分部|分厂|分社|办事处"
+# Not 办事处: a 街道办事处 is a government office, not a branch.
+_BRANCH_WORDS = "分公司|分店|营业部|分行|支行|分理处|分部|分厂|分社"
 _BRANCH_AFTER_LEGAL = f"^(?P<main>.*(?:{_LEGAL}))(?P<branch>[^()]*?(?:{_BRANCH_WORDS}))$"
 _BRANCH_AFTER_REGION = f"^(?P<main>.+?)(?P<branch>(?:{_REGION})*(?:{_BRANCH_WORDS}))$"
 _OPENING_BRACKETS = "[【〔〖\\[]"
@@ -374,11 +376,6 @@ def _name_key(s: pd.Series) -> pd.Series:
 
 
 def normalize_unit_name(s: pd.Series) -> pd.DataFrame:
-    """Canonical name and matching key of unit names; see `_normalize_unit_names`."""
-    return on_distinct(s, _normalize_unit_names)
-
-
-def _normalize_unit_names(s: pd.Series) -> pd.DataFrame:
     """Canonical name and matching key of unit (enterprise, organisation) names.
 
     Columns:
@@ -390,8 +387,14 @@ def _normalize_unit_names(s: pd.Series) -> pd.DataFrame:
       without the region (XX有限公司呼和浩特分公司 and XX呼市分公司 both give xx分公司).
     - `parent_name_key`: the key of the part before the branch (equal to `unit_name_key` for
       a unit that is not a branch).
-    - `is_branch`, `branch_name`: 分公司/分店/营业部... and the branch part as written.
+    - `is_branch`, `branch_name`: 分公司/分店/营业部/分行/支行... and the branch part as written.
+
+    Each distinct name is normalised once.
     """
+    return on_distinct(s, _normalize_unit_names)
+
+
+def _normalize_unit_names(s: pd.Series) -> pd.DataFrame:
     name = to_simplified(nfkc(s)).str.replace(_OPENING_BRACKETS, "(", regex=True) \
         .str.replace(_CLOSING_BRACKETS, ")", regex=True)
     chinese = name.str.contains(_HAS_CJK, regex=True).fillna(False).astype(bool)

@@ -391,7 +391,8 @@ class Noiser:
                              f"{list(RECORD_KINDS)}")
         if len(keys) != len(values):
             raise ValueError("keys and values must have the same length")
-        current = values.to_numpy(dtype=object, na_value=None, copy=True)
+        # np.array(..., copy) because pandas 3 may return a view even with copy=True
+        current = np.array(values.to_numpy(dtype=object, na_value=None), dtype=object, copy=True)
         key_array = keys.to_numpy(dtype=object)
         is_text = _is_text(current)
         for kind in (k for k in RECORD_KINDS if k in kinds):

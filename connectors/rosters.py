@@ -1,0 +1,596 @@
+"""Community-worker rosters (contracts/rosters.md): hand-made workbooks and CSV files that
+each street office drops monthly under `rosters/<street code>/<YYYYMM>/<file name>`.
+
+The connector lands every file byte for byte, then reads it the way a person would look at
+it in a spreadsheet: it finds the header row under any title rows, maps the header spellings
+to logical columns, fills merged cells down, drops totals, notes and blank rows (recording
+why), and keeps every value as the text the cell shows. Nothing is repaired here: ID numbers
+that a spreadsheet turned into numbers are kept as shown and flagged for the transforms.
+
+A record's key (spec/warehouse.md) is `<path under the drop root>#<sheet>!<physical row>`,
+with an empty sheet name and the line number for a CSV file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import openpyxl
+import pandas as pd
+from openpyxl.utils import get_column_letter
+
+from connectors.base import ExtractReport, QuarantinedItem, Window
+
+SOURCE = "rosters"
+
+LOGICAL_COLUMNS = (
+    "name", "id_number", "gender", "ethnicity", "birth", "political_status", "education",
+    "community", "post", "post_grade", "staff_no", "hired_on", "phone", "note",
+)
+
+# The contract's table of header spellings per logical column.
+DEFAULT_HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "name": ("姓名",),
+    "id_number": ("身份证号码", "身份证号", "公民身份号码", "证件号码"),
+    "gender": ("性别",),
+    "ethnicity": ("民族",),
+    "birth": ("出生年月", "出生日期"),
+    "political_status": ("政治面貌",),
+    "education": ("学历", "文化程度"),
+    "community": ("所在社区", "社区", "工作单位"),
+    "post": ("岗位", "职务"),
+    "post_grade": ("岗位等级", "等级"),
+    "staff_no": ("工号", "人员编号"),
+    "hired_on": ("入职时间", "参加工作时间"),
+    "phone": ("联系电话", "手机号码"),
+    "note": ("备注",),
+}
+
+# Tried in order after a BOM check: strict UTF-8 first (GBK bytes of Chinese text almost
+# never decode as UTF-8), then GB18030, a superset of GBK.
+DEFAULT_ENCODINGS = ("utf-8", "gb18030")
+
+LANDED_COLUMNS = (
+    "source_record_id", "street_code", "roster_month", "file", "file_sha256", "sheet",
+    "row_number", *LOGICAL_COLUMNS, "extra", "cell_flags", "raw",
+)
+
+HEADER_SCAN_ROWS = 20
+MIN_HEADER_MATCHES = 3
+# Columns whose values are identifiers: a spreadsheet that stores them as numbers damages them.
+IDENTIFIER_COLUMNS = ("id_number", "phone", "staff_no")
+
+ROSTER_PATH = re.compile(r"^rosters/(?P<street>[^/]+)/(?P<month>\d{6})/(?P<name>[^/]+)$")
+TOTALS_ROW = re.compile(r"^(合计|总计|小计|共计)")
+NOTE_ROW = re.compile(r"^(注|备注|说明|填表人|填报人|制表人|制表|审核人|负责人|联系人|填报日期|"
+                      r"填报单位)")
+SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+ENCRYPTED_OLE2_STREAM = "EncryptionInfo".encode("utf-16-le")
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as a roster at all; the message says why (no personal data)."""
+
+
+# --------------------------------------------------------------------------- cell display
+
+
+def excel_general(number: float | int) -> str:
+    """The text Excel's General format shows for a number in a standard-width column:
+    15 significant digits, at most 11 characters, scientific notation beyond that
+    (an 18-digit ID number shows as 1.50102E+17)."""
+    value = float(f"{float(number):.15g}")
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if value.is_integer() and magnitude < 1e11:
+        return str(int(value))
+    if 1e-5 <= magnitude < 1e11:
+        integer_digits = len(str(int(magnitude)))
+        decimals = max(0, 10 - integer_digits - (value < 0))
+        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    mantissa, exponent = f"{value:.5E}".split("E")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}E{exponent}"
+
+
+def _strip_format_decorations(section: str) -> str:
+    # Locale tags ([$-804]), colours ([Red]) and conditions are not part of what is shown.
+    return re.sub(r"\[[^\]]*\]", "", section)
+
+
+def _fixed_number(number: float | int, fmt: str) -> str | None:
+    """Render a fixed-point format such as 0, 0.00, #,##0, 0%; None for other formats."""
+    percent = fmt.endswith("%")
+    core = fmt.rstrip("%")
+    if not re.fullmatch(r"[#0,]*0(\.0+)?|#,##0(\.0+)?|[#0]+", core):
+        return None
+    decimals = len(core.split(".")[1]) if "." in core else 0
+    value = Decimal(f"{float(number) * (100 if percent else 1):.15g}")
+    text = format(value.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP),
+                  ",f" if "," in core else "f")
+    return text + ("%" if percent else "")
+
+
+@cache
+def _date_tokens(fmt: str) -> tuple[tuple[str, str], ...]:
+    """Split a date format into (kind, text) tokens: kind is 'lit' or a field code."""
+    tokens: list[tuple[str, str]] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == '"':
+            end = fmt.find('"', i + 1)
+            end = len(fmt) if end < 0 else end
+            tokens.append(("lit", fmt[i + 1:end]))
+            i = end + 1
+        elif ch == "\\" and i + 1 < len(fmt):
+            tokens.append(("lit", fmt[i + 1]))
+            i += 2
+        elif fmt[i:i + 5].upper() == "AM/PM":
+            tokens.append(("ampm", ""))
+            i += 5
+        elif ch.lower() in "ymdhs":
+            j = i
+            while j < len(fmt) and fmt[j].lower() == ch.lower():
+                j += 1
+            tokens.append((ch.lower(), fmt[i:j].lower()))
+            i = j
+        elif ch in "_*":  # padding instructions take the next character
+            i += 2
+        else:
+            tokens.append(("lit", ch))
+            i += 1
+    return tuple(tokens)
+
+
+def _render_date(value: datetime | date | time, fmt: str) -> str:
+    if isinstance(value, time):
+        value = datetime.combine(date(1899, 12, 30), value)
+    elif not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    tokens = _date_tokens(fmt)
+    has_ampm = any(kind == "ampm" for kind, _ in tokens)
+    out = []
+    for index, (kind, text) in enumerate(tokens):
+        if kind == "lit":
+            out.append(text)
+        elif kind == "y":
+            out.append(f"{value.year:04d}" if len(text) > 2 else f"{value.year % 100:02d}")
+        elif kind == "m":
+            before = [k for k, _ in tokens[:index] if k != "lit"]
+            after = [k for k, _ in tokens[index + 1:] if k != "lit"]
+            minutes = (before and before[-1] == "h") or (after and after[0] == "s")
+            number = value.minute if minutes else value.month
+            if not minutes and len(text) >= 3:
+                out.append(value.strftime("%B" if len(text) == 4 else "%b"))
+            else:
+                out.append(f"{number:02d}" if len(text) == 2 else str(number))
+        elif kind == "d":
+            if len(text) >= 3:
+                out.append(value.strftime("%A" if len(text) == 4 else "%a"))
+            else:
+                out.append(f"{value.day:02d}" if len(text) == 2 else str(value.day))
+        elif kind == "h":
+            hour = (value.hour % 12 or 12) if has_ampm else value.hour
+            out.append(f"{hour:02d}" if len(text) == 2 else str(hour))
+        elif kind == "s":
+            out.append(f"{value.second:02d}" if len(text) == 2 else str(value.second))
+        elif kind == "ampm":
+            out.append("AM" if value.hour < 12 else "PM")
+    return "".join(out)
+
+
+def cell_text(value: Any, number_format: str | None) -> str | None:
+    """What a spreadsheet shows for a cell value under its number format (None if empty)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value != "" else None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    fmt = _strip_format_decorations((number_format or "General").split(";")[0]).strip()
+    if isinstance(value, (datetime, date, time)):
+        if any(kind not in ("lit", "ampm") for kind, _ in _date_tokens(fmt)):
+            return _render_date(value, fmt)
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if fmt in ("", "General", "@"):
+        return excel_general(value)
+    return _fixed_number(value, fmt) or excel_general(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+# --------------------------------------------------------------------------- file reading
+
+
+@dataclass
+class SheetRow:
+    number: int  # 1-based physical row number
+    texts: list[str | None]  # what each cell shows, merged cells filled from their anchor
+    values: list[Any]  # each cell as read (typed for a workbook)
+    numeric: list[bool]  # the cell holds a number (workbooks only)
+    merged: set[int] = field(default_factory=set)  # column indexes filled from a merged anchor
+
+
+@dataclass
+class Sheet:
+    name: str  # '' for a CSV file
+    rows: list[SheetRow]
+
+
+def decode_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple[str, str]:
+    """Decode CSV bytes: a UTF-8 BOM decides first, then each encoding strictly in order.
+    Returns (text, encoding used)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile("UTF-8 byte-order mark but the content is not UTF-8") from exc
+    for encoding in encodings:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFile(f"text does not decode as any of {', '.join(encodings)}")
+
+
+def read_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple[Sheet, str]:
+    text, encoding = decode_csv(data, encodings)
+    if "\x00" in text:
+        raise UnreadableFile("binary content in a .csv file")
+    rows = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next_line = 1
+    for fields in reader:
+        texts = [f if f != "" else None for f in fields]
+        rows.append(SheetRow(next_line, texts, list(fields), [False] * len(fields)))
+        next_line = reader.line_num + 1
+    return Sheet("", rows), encoding
+
+
+def read_workbook(data: bytes) -> list[Sheet]:
+    """Every worksheet of an .xlsx file as displayed text, merged ranges filled from their
+    top-left cell. (openpyxl's read-only mode cannot see merged cells, hence a full load.)"""
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except zipfile.BadZipFile as exc:
+        raise UnreadableFile(f"corrupt workbook: damaged zip archive ({exc})") from exc
+    except Exception as exc:  # openpyxl raises many kinds (KeyError, XML errors, ...)
+        raise UnreadableFile(f"corrupt workbook: {type(exc).__name__}") from exc
+    sheets = []
+    for sheet in workbook.worksheets:
+        anchors: dict[tuple[int, int], tuple[int, int]] = {}
+        for merged in sheet.merged_cells.ranges:
+            for row in range(merged.min_row, merged.max_row + 1):
+                for col in range(merged.min_col, merged.max_col + 1):
+                    if (row, col) != (merged.min_row, merged.min_col):
+                        anchors[(row, col)] = (merged.min_row, merged.min_col)
+        rows = []
+        for number, cells in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1):
+            values = [c.value for c in cells]
+            texts = [cell_text(c.value, c.number_format) for c in cells]
+            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
+            rows.append(SheetRow(number, texts, values, numeric))
+        by_number = {row.number: row for row in rows}
+        for (row, col), (anchor_row, anchor_col) in anchors.items():
+            target = by_number.get(row)
+            source = by_number.get(anchor_row)
+            if target is None or source is None or col > len(target.texts):
+                continue
+            target.texts[col - 1] = source.texts[anchor_col - 1]
+            target.numeric[col - 1] = source.numeric[anchor_col - 1]
+            target.merged.add(col - 1)
+        sheets.append(Sheet(sheet.title, rows))
+    return sheets
+
+
+def read_roster_file(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS
+                     ) -> tuple[list[Sheet], str | None]:
+    """Sheets of a roster file, told apart by content (a `.xls` name may hold an .xlsx),
+    and the encoding used for a CSV file."""
+    suffix = Path(name).suffix.lower()
+    if data.startswith(ZIP_MAGIC):
+        return read_workbook(data), None
+    if data.startswith(OLE2_MAGIC):
+        if ENCRYPTED_OLE2_STREAM in data:
+            raise UnreadableFile("password-protected workbook")
+        raise UnreadableFile("legacy binary .xls workbook (not supported: save as .xlsx)")
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        reason = "empty file" if not data else "not a workbook (no zip or OLE2 signature)"
+        raise UnreadableFile(f"corrupt workbook: {reason}")
+    if suffix in (".csv", ".txt"):
+        sheet, encoding = read_csv(data, encodings)
+        return [sheet], encoding
+    raise UnreadableFile(f"unknown file format {suffix or '(no extension)'}")
+
+
+# --------------------------------------------------------------------------- header mapping
+
+
+def normalize_header(text: str) -> str:
+    """Header text as compared with the synonyms: NFKC (full-width to half-width), no
+    whitespace or required-field stars."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).strip("*")
+
+
+class HeaderMap:
+    def __init__(self, synonyms: Mapping[str, Sequence[str]]):
+        self.lookup = {normalize_header(h): logical
+                       for logical, headers in synonyms.items() for h in headers}
+
+    def logical(self, header: str | None) -> str | None:
+        if header is None:
+            return None
+        text = normalize_header(header)
+        if text in self.lookup:
+            return self.lookup[text]
+        # '出生年月(年.月)': a hint in brackets after a known spelling
+        return self.lookup.get(re.sub(r"\(.*\)$", "", text))
+
+    def find_header(self, rows: Sequence[SheetRow]) -> int | None:
+        """Index of the row (among the first few) naming the most logical columns, if it
+        names at least MIN_HEADER_MATCHES of them."""
+        best, best_score = None, MIN_HEADER_MATCHES - 1
+        for index, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+            score = len({self.logical(t) for t in row.texts} - {None})
+            if score > best_score:
+                best, best_score = index, score
+        return best
+
+
+def drop_reason(row: SheetRow, name_col: int | None, id_col: int | None) -> str | None:
+    """Why a row under the header is not a roster entry, or None if it is one."""
+    own = [t.strip() for i, t in enumerate(row.texts)
+           if t is not None and t.strip() and i not in row.merged]
+    if not own:
+        return "blank row"
+    if any(TOTALS_ROW.match(normalize_header(t)) for t in own[:2]):
+        return "totals row"
+    if NOTE_ROW.match(normalize_header(own[0])) and len(own) <= 3:
+        return "note row"
+    person_cols = {c for c in (name_col, id_col) if c is not None}
+    if len(own) == 1 and not any(c < len(row.texts) and row.texts[c] for c in person_cols):
+        return "note row (one free-text cell, no name or ID number)"
+    return None
+
+
+@dataclass
+class ParsedFile:
+    records: list[dict]
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (location, reason)
+    unknown_headers: list[tuple[str, str]] = field(default_factory=list)  # (location, header)
+    skipped_sheets: list[tuple[str, str]] = field(default_factory=list)
+    header_rows: dict[str, int] = field(default_factory=dict)  # sheet -> header row number
+    encoding: str | None = None
+
+
+def _map_header(header: SheetRow, headers: HeaderMap, where: str, parsed: ParsedFile
+                ) -> tuple[dict[int, str], dict[int, str]]:
+    """(column index -> logical column, column index -> header kept in `extra`). A second
+    column with the same meaning goes to `extra`; unknown headers are reported as drift."""
+    columns: dict[int, str] = {}
+    extra: dict[int, str] = {}
+    for col, text in enumerate(header.texts):
+        logical = headers.logical(text)
+        if logical and logical not in columns.values():
+            columns[col] = logical
+        elif text is not None and text.strip():
+            extra[col] = text
+            if not logical:
+                parsed.unknown_headers.append(
+                    (f"{where}!{get_column_letter(col + 1)}{header.number}", text))
+    return columns, extra
+
+
+def _cell_flags(row: SheetRow, columns: dict[int, str]) -> dict[str, list[str]]:
+    """What the transforms should know about how a value was stored."""
+    flags: dict[str, list[str]] = {}
+    for col, logical in columns.items():
+        text = row.texts[col] if col < len(row.texts) else None
+        if col in row.merged:
+            flags.setdefault(logical, []).append("merged_cell")
+        if logical in IDENTIFIER_COLUMNS and text is not None:
+            if row.numeric[col]:
+                flags.setdefault(logical, []).append("stored_as_number")
+            if SCIENTIFIC.match(text.strip()):
+                flags.setdefault(logical, []).append("scientific_notation")
+    return flags
+
+
+def parse_roster(relative_path: str, data: bytes, headers: HeaderMap,
+                 encodings: Sequence[str] = DEFAULT_ENCODINGS) -> ParsedFile:
+    """Roster entries of one file as text records keyed per spec/warehouse.md."""
+    sheets, encoding = read_roster_file(relative_path, data, encodings)
+    parsed = ParsedFile(records=[], encoding=encoding)
+    match = ROSTER_PATH.match(relative_path)
+    street, month = (match["street"], match["month"]) if match else (None, None)
+    for sheet in sheets:
+        where = f"{relative_path}#{sheet.name}"
+        header_index = headers.find_header(sheet.rows)
+        if header_index is None:
+            nonblank = any(t for row in sheet.rows for t in row.texts)
+            parsed.skipped_sheets.append((where, "no header row" if nonblank else "empty sheet"))
+            continue
+        header = sheet.rows[header_index]
+        parsed.header_rows[sheet.name] = header.number
+        parsed.dropped += [(f"{where}!{row.number}", "title row above the header")
+                           for row in sheet.rows[:header_index]]
+        columns, extra_names = _map_header(header, headers, where, parsed)
+        by_logical = {v: k for k, v in columns.items()}
+        last_community = None
+        for row in sheet.rows[header_index + 1:]:
+            location = f"{where}!{row.number}"
+            reason = drop_reason(row, by_logical.get("name"), by_logical.get("id_number"))
+            if reason:
+                parsed.dropped.append((location, reason))
+                continue
+            width = len(row.texts)
+            record = dict.fromkeys(LOGICAL_COLUMNS)
+            record.update({logical: row.texts[col] if col < width else None
+                           for col, logical in columns.items()})
+            flags = _cell_flags(row, columns)
+            # A CSV saved from a sheet keeps a merged community name on its first row only.
+            if encoding and "community" in by_logical:
+                if record["community"] is None and last_community is not None:
+                    record["community"] = last_community
+                    flags.setdefault("community", []).append("filled_down")
+                last_community = record["community"]
+            extra = {name: row.texts[col] if col < width else None
+                     for col, name in extra_names.items()}
+            extra |= {f"column_{get_column_letter(col + 1)}": text
+                      for col, text in enumerate(row.texts)
+                      if text is not None and col not in columns and col not in extra_names}
+            raw = {get_column_letter(col + 1): _json_value(value)
+                   for col, value in enumerate(row.values) if value not in (None, "")}
+            record.update(
+                source_record_id=location, street_code=street, roster_month=month,
+                file=relative_path, sheet=sheet.name, row_number=row.number,
+                extra=json.dumps(extra, ensure_ascii=False) if extra else None,
+                cell_flags=json.dumps(flags, ensure_ascii=False, sort_keys=True) if flags else None,
+                raw=json.dumps(raw, ensure_ascii=False, default=str),
+            )
+            parsed.records.append(record)
+    return parsed
+
+
+def records_frame(records: list[dict], file_sha256: str) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=[c for c in LANDED_COLUMNS if c != "file_sha256"])
+    frame.insert(LANDED_COLUMNS.index("file_sha256"), "file_sha256", file_sha256)
+    text_columns = [c for c in LANDED_COLUMNS if c != "row_number"]
+    frame[text_columns] = frame[text_columns].astype("str")
+    frame["row_number"] = frame["row_number"].astype("int64")
+    return frame
+
+
+# --------------------------------------------------------------------------- connector
+
+
+class RosterConnector:
+    """Config keys: `root` (drop root holding `rosters/`, a local path or fsspec URL),
+    `header_synonyms` (logical column -> list of headers, replacing the contract's
+    spellings for the columns it names), `encodings` (CSV encodings to try after the BOM
+    check, in order)."""
+
+    source = SOURCE
+
+    def __init__(self, config: Mapping[str, Any]):
+        self.root = str(config["root"])
+        synonyms = {k: tuple(v) for k, v in DEFAULT_HEADER_SYNONYMS.items()}
+        overrides = dict(config.get("header_synonyms") or {})
+        unknown = sorted(set(overrides) - set(LOGICAL_COLUMNS))
+        if unknown:
+            raise ValueError(f"header_synonyms names unknown logical columns: {unknown}")
+        synonyms.update({k: tuple(v) for k, v in overrides.items()})
+        self.headers = HeaderMap(synonyms)
+        self.encodings = tuple(config.get("encodings") or DEFAULT_ENCODINGS)
+        self.fs, root_path = fsspec.core.url_to_fs(self.root)
+        self.root_path = root_path.rstrip("/")
+
+    def list_files(self) -> list[tuple[str, str]]:
+        """(filesystem path, path relative to the drop root) of every file under rosters/."""
+        base = f"{self.root_path}/rosters"
+        if not self.fs.exists(base):
+            return []
+        return [(path, path[len(self.root_path) + 1:]) for path in sorted(self.fs.find(base))]
+
+    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+        report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
+        run_date = window.run_date
+        manifest = state.file_manifest(SOURCE)
+        notes = report.notes
+        notes.update(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],
+                     skipped_files=[], unknown_headers=[], files_considered=0,
+                     files_unchanged=0)
+        for path, relative in self.list_files():
+            name = relative.rsplit("/", 1)[-1]
+            if name.startswith(("~$", ".")):
+                notes["skipped_files"].append((relative, "office lock or hidden file"))
+                continue
+            data = self.fs.cat_file(path)
+            sha = hashlib.sha256(data).hexdigest()
+            match = ROSTER_PATH.match(relative)
+            # A file version lands once: unchanged files are skipped, except on a re-run of
+            # the window that landed them (its parts are replaced, as for every source).
+            landed_by_this_window = (landing.file_partition(SOURCE, run_date) / relative).exists()
+            if manifest.get(relative) == sha and not landed_by_this_window:
+                notes["files_unchanged"] += 1
+                continue
+            notes["files_considered"] += 1
+            report.files.append(str(self._land_file(landing, run_date, data, relative)))
+            if not match:
+                self._quarantine(report, relative,
+                                 "not under rosters/<street code>/<YYYYMM>/")
+            else:
+                self._load_file(report, landing, run_date, run_id, relative, data, sha)
+            state.record_file(SOURCE, relative, sha, run_id)
+        report.schema_drift = sorted({header for _, header in notes["unknown_headers"]})
+        return report
+
+    def _land_file(self, landing, run_date: date, data: bytes, relative: str) -> Path:
+        # Land the exact bytes that were hashed and parsed, even if the drop changes meanwhile.
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "file"
+            copy.write_bytes(data)
+            return landing.write_file(SOURCE, run_date, copy, relative)
+
+    def _quarantine(self, report: ExtractReport, relative: str, reason: str) -> None:
+        report.received += 1
+        report.quarantined.append(QuarantinedItem(location=relative, reason=reason, raw=None))
+
+    def _load_file(self, report: ExtractReport, landing, run_date: date, run_id: str,
+                   relative: str, data: bytes, sha: str) -> None:
+        try:
+            parsed = parse_roster(relative, data, self.headers, self.encodings)
+        except UnreadableFile as exc:
+            self._quarantine(report, relative, str(exc))
+            return
+        notes = report.notes
+        if parsed.encoding:
+            notes["encodings"][relative] = parsed.encoding
+        notes["header_rows"][relative] = parsed.header_rows
+        notes["dropped_rows"].extend(parsed.dropped)
+        notes["skipped_sheets"].extend(parsed.skipped_sheets)
+        notes["unknown_headers"].extend(parsed.unknown_headers)
+        if not parsed.header_rows:
+            self._quarantine(report, relative, "no header row found in any sheet")
+            return
+        report.received += len(parsed.records)
+        if not parsed.records:
+            return
+        # One part per file version: files with equal bytes under two names stay apart, and a
+        # corrected file lands beside the version it corrects.
+        match = ROSTER_PATH.match(relative)
+        path_digest = hashlib.sha256(relative.encode("utf-8")).hexdigest()
+        part = f"{match['street']}_{match['month']}_{path_digest[:12]}_{sha[:16]}"
+        target = landing.write_records(SOURCE, run_date, part, run_id,
+                                       records_frame(parsed.records, sha),
+                                       key_column="source_record_id")
+        report.landed += len(parsed.records)
+        report.files.append(str(target))
