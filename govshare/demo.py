@@ -36,8 +36,8 @@ def demo_sources(sim_dir: Path, home: Path, hotline_url: str) -> dict:
         ],
         "hotline": {"base_url": hotline_url, "token": "${GOVSHARE_HOTLINE_TOKEN}",
                     "page_size": 500, "max_requests_per_second": 50},
-        "grid": {"root": str(sim_dir)},
-        "rosters": {"root": str(sim_dir)},
+        "grid": {"root": str(home / "drop")},
+        "rosters": {"root": str(home / "drop")},
     }
 
 
@@ -57,6 +57,7 @@ def _audit_lines(warehouse_url: str, day_start: datetime) -> list[str]:
 
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) -> int:
     from govshare import airflow_local
+    from govshare.simulator.delivery import deliver
     from govshare.simulator.hotline_server import serve_hotline
     from govshare.simulator.run import simulate
 
@@ -89,15 +90,19 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
             day = datetime.combine(START + timedelta(days=offset), datetime.min.time(),
                                    tzinfo=LOCAL_TZ)
             t0 = time.perf_counter()
+            # The grid vendor drops a day's export shortly after midnight: the run waits for it.
+            arrived = deliver(sim_dir, home / "drop", day + timedelta(days=1, hours=2))
             # A manual run's data interval is the latest whole day before its logical date.
             state = airflow_local.run_day(dag, day + timedelta(days=1))
             failed += "success" not in state
-            _step(f"    {day:%Y-%m-%d}: {state} ({time.perf_counter() - t0:.1f}s)")
+            _step(f"    {day:%Y-%m-%d}: {state} ({time.perf_counter() - t0:.1f}s), "
+                  f"{len(arrived)} files had arrived in the drop folder")
             for line in _audit_lines(sources["warehouse_url"], day):
                 print(line, flush=True)
     print()
     print(f"Done in {time.perf_counter() - began:.0f}s. Outputs:")
     print(f"  simulated sources + ground truth : {sim_dir}")
+    print(f"  drop folder (grid, rosters)      : {home / 'drop'}")
     print(f"  raw landing zone                 : {home / 'landing'}")
     print(f"  embedded warehouse (DuckDB)      : {home / 'warehouse.duckdb'}")
     print(f"  sources configuration            : {home / 'sources.yaml'}")

@@ -133,7 +133,7 @@ def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
     """The record as JSON text: the sent JSON where the source sends JSON, else the landed
     columns (for rosters the named columns; their raw cells stay in the landing zone)."""
     if source in JSON_SOURCES:
-        return frame["raw"].astype("str")
+        return frame["raw"].astype("str") if len(frame) else pd.Series([], dtype="str")
     columns = [c for c in frame.columns if c not in META_COLUMNS and c != "raw"]
     values = frame[columns].astype(object).where(frame[columns].notna(), None)
     return pd.Series([json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str)

@@ -1,0 +1,318 @@
+"""`govshare quarantine`: list, explain and replay the records validation held back.
+
+Every record that fails a critical rule sits in `shared.quarantine` with its raw form, the
+failed rules in words, the run id and the landed row. After the cause is fixed (a community
+added to the reference divisions, a rule corrected), `replay` validates those records again
+with the current reference data and rules; the ones that pass are staged like any landed
+record and their quarantine rows get `replayed_at`. A replayed row is never replayed again, so
+replaying twice loads nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from govshare.masking import mask_id, mask_name, mask_phone, mask_text
+
+TABLE = "shared.quarantine"
+LIST_COLUMNS = ["quarantine_id", "source", "source_record_id", "raw_location", "rules",
+                "severity", "run_id", "quarantined_at", "replayed_at"]
+
+
+def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
+    """sha256 of source, location, reason and raw: the same rejection twice is one row."""
+    parts = zip(frame["raw_location"].astype("str"), frame["reason"].astype("str"),
+                frame["raw"].fillna("").astype("str"))
+    return pd.Series([hashlib.sha256("\x1f".join([source, *p]).encode()).hexdigest()
+                      for p in parts], index=frame.index, dtype="str")
+
+
+def record_quarantine(conn: sa.Connection, source: str, run_id: str,
+                      quarantined: pd.DataFrame) -> int:
+    """Write a validation's quarantined rows (runner.ValidationOutcome.quarantined) to
+    `shared.quarantine`; a row already there (same quarantine id) is left as it is."""
+    from warehouse.engine import upsert
+
+    if quarantined.empty:
+        return 0
+    rows = pd.DataFrame({
+        "quarantine_id": quarantine_ids(source, quarantined),
+        "source": source,
+        "source_record_id": quarantined["source_record_id"],
+        "raw_location": quarantined["raw_location"],
+        "reason": quarantined["reason"],
+        "raw": quarantined["raw"],
+        "run_id": run_id,
+        "quarantined_at": datetime.now(UTC),
+        "replayed_at": pd.Series(pd.NaT, index=quarantined.index, dtype="datetime64[us, UTC]"),
+        "rules": quarantined["rules"],
+        "severity": quarantined["severity"],
+        "landed_record": quarantined["landed_record"],
+    })
+    return upsert(conn, rows, TABLE, ["quarantine_id"], update=False)
+
+
+class BatchHeldError(RuntimeError):
+    """A batch failed a batch-level rule: nothing of it was loaded."""
+
+
+def validate_and_stage(engine: sa.Engine, source: str, landed: pd.DataFrame, reference,
+                       run_id: str, recent_counts: list[int] | None = None,
+                       docs_dir=None) -> dict:
+    """The validate step between extract and load: validate a landed batch, then, in one
+    transaction, stage the rows that pass and quarantine the ones that fail a critical rule.
+    A held batch (volume collapse, schema drift) stages and quarantines nothing and raises
+    `BatchHeldError`, so the task fails loudly."""
+    from expectations.runner import WARNINGS, validate_landed
+    from govshare.pipeline import stage_records
+
+    outcome = validate_landed(source, landed, reference, recent_counts, docs_dir, run_id)
+    if outcome.held:
+        raise BatchHeldError("; ".join(outcome.batch_failures))
+    with engine.begin() as conn:
+        staged = stage_records(conn, source, outcome.valid.drop(columns=[WARNINGS])) \
+            if not outcome.valid.empty else 0
+        quarantined = record_quarantine(conn, source, run_id, outcome.quarantined)
+    return {**outcome.stats, "staged": staged, "quarantine_rows": quarantined,
+            "data_docs": str(outcome.docs_index) if outcome.docs_index else None}
+
+
+def _rule_filter(frame: pd.DataFrame, rule: str | None) -> pd.DataFrame:
+    if not rule:
+        return frame
+    named = frame["rules"].fillna("").str.split(",").map(lambda ids: rule in ids)
+    return frame[named.astype(bool)]
+
+
+def list_quarantine(engine: sa.Engine, source: str | None = None, rule: str | None = None,
+                    run_id: str | None = None, include_replayed: bool = False) -> pd.DataFrame:
+    """Quarantined records (newest first), optionally of one source, rule or run."""
+    from warehouse.schema import quarantine as q
+
+    query = sa.select(*[q.c[c] for c in LIST_COLUMNS])
+    if source:
+        query = query.where(q.c.source == source)
+    if run_id:
+        query = query.where(q.c.run_id == run_id)
+    if not include_replayed:
+        query = query.where(q.c.replayed_at.is_(None))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query.order_by(q.c.quarantined_at.desc(), q.c.quarantine_id), conn)
+    return _rule_filter(frame, rule).reset_index(drop=True)
+
+
+_PERSONAL_KEYS = {"name": mask_name, "reporter_name": mask_name, "legal_rep_name": mask_name,
+                  "id_number": mask_id, "legal_rep_id_number": mask_id, "phone": mask_phone}
+
+
+def mask_record(value, key: str | None = None):
+    """A parsed record with personal data masked: name/ID/phone fields by their key, ID- and
+    phone-like numbers anywhere else in its text."""
+    if isinstance(value, dict):
+        return {k: mask_record(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_record(v, key) for v in value]
+    if isinstance(value, str):
+        masker = _PERSONAL_KEYS.get(key or "")
+        return masker(value) if masker else mask_text(value)
+    return value
+
+
+def masked_raw(raw: str | None) -> str:
+    """The raw record for display, personal data masked (JSON when it parses)."""
+    if raw is None:
+        return "(the raw file in the landing zone keeps it)"
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return mask_text(raw)
+    if isinstance(parsed, dict) and set(parsed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        # A roster row's cells by column letter: mask every cell's text by pattern; names
+        # cannot be told apart from other text there, so cells that are not numbers or
+        # dates keep only their first character.
+        parsed = {k: v if not isinstance(v, str) or any(ch.isdigit() for ch in v)
+                  else mask_name(v) for k, v in parsed.items()}
+    return json.dumps(mask_record(parsed), ensure_ascii=False, indent=2)
+
+
+def explain(engine: sa.Engine, quarantine_id: str) -> str:
+    """Why a record is held, the failed rules in words and the record with personal data
+    masked."""
+    from expectations.runner import RuleFileError, load_rules
+    from warehouse.schema import quarantine as q
+
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(q).where(q.c.quarantine_id == quarantine_id)).mappings() \
+            .first()
+    if row is None:
+        raise KeyError(f"no quarantined record {quarantine_id}")
+    lines = [f"quarantine id  {row['quarantine_id']}", f"source         {row['source']}",
+             f"record         {row['source_record_id']}", f"location       {row['raw_location']}",
+             f"run            {row['run_id']}", f"quarantined at {row['quarantined_at']}",
+             f"replayed at    {row['replayed_at'] or '-'}", f"reason         {row['reason']}"]
+    rule_ids = [r for r in (row["rules"] or "").split(",") if r]
+    if rule_ids:
+        lines.append("failed rules:")
+        try:
+            ruleset = load_rules(row["source"])
+            known = {r.id: r for r in ruleset.rules}
+        except RuleFileError:
+            known = {}
+        for rule_id in rule_ids:
+            rule = known.get(rule_id)
+            lines.append(f"  - {rule.words()} [{rule.severity}; {rule.expectation}]" if rule
+                         else f"  - {rule_id} (no longer in the rule file)")
+    lines += ["record as it arrived (personal data masked):", masked_raw(row["raw"])]
+    return "\n".join(lines)
+
+
+def _landed_frame(source: str, records: list[str]) -> pd.DataFrame:
+    """Landed rows rebuilt from their JSON, with the column types the rule file declares."""
+    from expectations.runner import load_rules
+
+    frame = pd.DataFrame([json.loads(r) for r in records])
+    for name, spec in load_rules(source).columns.items():
+        if name not in frame.columns:
+            continue
+        kind = spec.get("type")
+        if kind == "datetime":
+            frame[name] = pd.to_datetime(frame[name])
+        elif kind == "date":
+            frame[name] = pd.to_datetime(frame[name]).dt.date.astype(object).where(
+                frame[name].notna(), None)
+        elif kind == "int":
+            frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+        else:
+            frame[name] = frame[name].astype("str")
+    if "_extracted_at" in frame.columns:
+        frame["_extracted_at"] = pd.to_datetime(frame["_extracted_at"], utc=True)
+    return frame
+
+
+def replay(engine: sa.Engine, reference, source: str | None = None, rule: str | None = None,
+           docs_dir=None) -> dict:
+    """Validate the un-replayed quarantined records again; stage those that now pass and mark
+    their quarantine rows replayed. Returns per-source counts."""
+    from expectations.runner import WARNINGS, validate_landed
+    from govshare.pipeline import stage_records
+    from warehouse.schema import quarantine as q
+
+    query = sa.select(q.c.quarantine_id, q.c.source, q.c.rules, q.c.landed_record).where(
+        q.c.replayed_at.is_(None))
+    if source:
+        query = query.where(q.c.source == source)
+    with engine.connect() as conn:
+        pending = _rule_filter(pd.read_sql(query, conn), rule)
+    summary = {}
+    for name, group in pending.groupby("source", sort=True):
+        replayable = group[group["landed_record"].notna()]
+        counts = {"considered": len(group), "not_replayable": len(group) - len(replayable),
+                  "loaded": 0, "still_failing": 0}
+        summary[name] = counts
+        if replayable.empty:
+            continue
+        landed = _landed_frame(name, replayable["landed_record"].tolist())
+        landed["_quarantine_id"] = replayable["quarantine_id"].to_numpy()
+        outcome = validate_landed(name, landed, reference, None, docs_dir, run_id="replay")
+        if outcome.held:
+            counts["still_failing"] = len(replayable)
+            counts["batch_failures"] = outcome.batch_failures
+            continue
+        passed = outcome.valid
+        versions = set(zip(passed["_source_record_id"], passed["_content_hash"]))
+        released = landed.loc[[v in versions for v in zip(landed["_source_record_id"],
+                                                           landed["_content_hash"])],
+                              "_quarantine_id"].tolist()
+        with engine.begin() as conn:
+            if not passed.empty:
+                stage_records(conn, name, passed.drop(columns=[WARNINGS, "_quarantine_id"]))
+            if released:
+                conn.execute(sa.update(q).where(q.c.quarantine_id.in_(released))
+                             .values(replayed_at=datetime.now(UTC)))
+        counts["loaded"] = len(passed)
+        counts["still_failing"] = len(replayable) - len(released)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+def _workspace():
+    from expectations.reference import load_reference
+    from govshare import config as cfg
+    from warehouse.engine import create_warehouse_engine
+    from warehouse.schema import create_all
+
+    config = cfg.load_sources()
+    engine = create_warehouse_engine(config.get("warehouse_url"))
+    create_all(engine)
+    return config, engine, lambda: load_reference(config=config)
+
+
+def cmd_list(args) -> int:
+    _, engine, _ = _workspace()
+    frame = list_quarantine(engine, args.source, args.rule, args.run, args.all)
+    if frame.empty:
+        print("nothing in quarantine")
+        return 0
+    for row in frame.itertuples(index=False):
+        print(f"{row.quarantine_id[:16]}  {row.source:<30} {row.source_record_id or '-':<28} "
+              f"{row.rules or '-':<40} run {row.run_id}"
+              + (f"  replayed {row.replayed_at}" if pd.notna(row.replayed_at) else ""))
+    print(f"{len(frame)} record(s)")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    _, engine, _ = _workspace()
+    from warehouse.schema import quarantine as q
+
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(q.c.quarantine_id).where(
+            q.c.quarantine_id.startswith(args.quarantine_id))).scalars().all()
+    if len(ids) != 1:
+        print(f"{len(ids)} quarantined records match {args.quarantine_id!r}")
+        return 1
+    print(explain(engine, ids[0]))
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from govshare import config as cfg
+
+    config, engine, reference = _workspace()
+    docs = config.get("data_docs_dir") or cfg.home() / "data_docs"
+    summary = replay(engine, reference(), args.source, args.rule, docs_dir=docs)
+    if not summary:
+        print("nothing to replay")
+    for name, counts in summary.items():
+        print(f"{name}: {counts['considered']} considered, {counts['loaded']} loaded, "
+              f"{counts['still_failing']} still failing, {counts['not_replayable']} not "
+              "replayable (rejected before landing: fix and re-deliver at the source)")
+    return 0
+
+
+def add_quarantine_parser(subparsers) -> None:
+    """Add `govshare quarantine list|explain|replay` to the CLI's subparsers."""
+    parser = subparsers.add_parser("quarantine", help="list, explain and replay held records")
+    commands = parser.add_subparsers(dest="quarantine_command", required=True)
+    listing = commands.add_parser("list", help="quarantined records not yet replayed")
+    listing.add_argument("--source")
+    listing.add_argument("--rule", help="a rule id, e.g. grid_code.known_community")
+    listing.add_argument("--run", help="a run id")
+    listing.add_argument("--all", action="store_true", help="include replayed records")
+    listing.set_defaults(func=cmd_list)
+    explaining = commands.add_parser("explain", help="why one record is held")
+    explaining.add_argument("quarantine_id", help="the id, or a unique prefix of it")
+    explaining.set_defaults(func=cmd_explain)
+    replaying = commands.add_parser("replay", help="validate held records again and load "
+                                                   "those that now pass")
+    replaying.add_argument("--source")
+    replaying.add_argument("--rule")
+    replaying.set_defaults(func=cmd_replay)

@@ -1,0 +1,56 @@
+"""Shared by the hotline tests: a tiny simulated city's version store, what a window must
+return according to the emitter's truth file, and the contract's validator."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+from openapi_core import OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+from govshare.simulator.city import build_city
+from govshare.simulator.hotline import emit_hotline
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT = REPO / "docs" / "contracts" / "hotline.openapi.yaml"
+TOKEN = "test-token-4f9a1c"
+SEED = 20261101
+PLATFORM_TZ = timezone(timedelta(hours=8))
+
+
+def build_hotline(out: Path) -> Path:
+    """A tiny city's hotline output under `out`: hotline/tickets.sqlite, truth/hotline_*."""
+    emit_hotline(build_city(SEED, "tiny"), out)
+    return out
+
+
+def load_emitted(out: Path) -> pd.DataFrame:
+    """Every version the emitter wrote, with its instant parsed (UTC) as `at`."""
+    truth = pd.read_parquet(out / "truth" / "hotline_emitted.parquet")
+    return truth.assign(at=pd.to_datetime(truth["version"], utc=True, format="ISO8601"))
+
+
+def period_start() -> datetime:
+    return datetime(2026, 11, 1, tzinfo=PLATFORM_TZ)  # build_city's default start
+
+
+def expected_window(emitted: pd.DataFrame, since: datetime, until: datetime) -> pd.DataFrame:
+    """Each ticket's latest version as of `until`, for tickets whose that-latest version is
+    newer than `since`: what GET /v1/tickets must return, computed from the truth file."""
+    known = emitted[emitted["at"] <= pd.Timestamp(until)]
+    latest = known.sort_values(["source_record_id", "at"]).groupby("source_record_id").tail(1)
+    return latest[latest["at"] > pd.Timestamp(since)].sort_values(["at", "source_record_id"])
+
+
+_contract: OpenAPI | None = None
+
+
+def validate_against_contract(response) -> None:
+    """Raise if a `requests` response does not match hotline.openapi.yaml."""
+    global _contract
+    if _contract is None:
+        _contract = OpenAPI.from_file_path(CONTRACT)
+    _contract.validate_response(RequestsOpenAPIRequest(response.request),
+                                RequestsOpenAPIResponse(response))
