@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 META_COLUMNS = ["_source_record_id", "_extracted_at", "_run_id", "_content_hash"]
@@ -104,6 +105,30 @@ class RawLanding:
         target = self.file_partition(source, run_date) / relative_name
         _atomic_replace(lambda tmp: shutil.copyfile(src, tmp), target)
         return target
+
+    def part_files(self, source: str, run_date: date, part: str) -> set[Path]:
+        """The files of one landing part and its numbered chunks (`part`, `part-00001`...)."""
+        partition = self.record_partition(source, run_date)
+        return set(partition.glob(f"{part}.parquet")) | set(partition.glob(f"{part}-*.parquet"))
+
+    def drop_landed(self, source: str, frame: pd.DataFrame, key_column: str,
+                    replacing: set[Path] = frozenset()) -> pd.DataFrame:
+        """`frame` without the record versions (key, content hash) that a landed part other
+        than `replacing` already holds: a version re-read in an overlap lands once."""
+        base = self.root / "records" / source
+        files = [str(p) for p in base.rglob("*.parquet") if p not in replacing] \
+            if base.exists() else []
+        if not files or frame.empty:
+            return frame
+        keys = frame[key_column].astype("str")
+        landed = ds.dataset(files, format="parquet").to_table(
+            columns=["_source_record_id", "_content_hash"],
+            filter=ds.field("_source_record_id").isin(pa.array(keys.unique().tolist())))
+        if landed.num_rows == 0:
+            return frame
+        seen = set(zip(landed.column(0).to_pylist(), landed.column(1).to_pylist()))
+        fresh = [pair not in seen for pair in zip(keys, content_hashes(frame))]
+        return frame.loc[fresh]
 
     def read_records(self, source: str, run_date: date | None = None) -> pd.DataFrame:
         """All landed records of a source (one run date, or every run date)."""

@@ -423,11 +423,16 @@ class RestConnector:
         latest, repeated, superseded = self.latest_per_key(rows) if len(rows) else (rows, 0, 0)
         if len(latest):
             frame = latest[[*self.landed_fields, "raw"]].reset_index(drop=True)
+            # Versions re-read through the overlap that another window already landed.
+            frame = landing.drop_landed(
+                self.source, frame, self.key_field,
+                landing.part_files(self.source, window.run_date, window.part))
             path = landing.write_records(source=self.source, run_date=window.run_date,
                                          part=window.part,
                                          run_id=run_id, frame=frame, key_column=self.key_field)
             report.files.append(str(path))
             report.landed = len(frame)
+            report.notes["already_landed"] = len(latest) - len(frame)
             marks = latest["_mark"].dropna()
             newest = max(marks) if len(marks) else None
             if newest is not None and (parse_instant(before) is None

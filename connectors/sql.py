@@ -13,14 +13,12 @@ same range and replaces its own parts.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
 import sqlalchemy as sa
 
 from connectors.base import ExtractReport, Window
-from connectors.landing import RawLanding, content_hashes
+from connectors.landing import RawLanding
 
 
 class SqlTableConnector:
@@ -53,19 +51,6 @@ class SqlTableConnector:
         where = f"{col} <= :upper" + (f" AND {col} > :lower" if lower else "")
         return sa.text(f"SELECT * FROM {table} WHERE {where} ORDER BY {col}, {quote(self.key)}")
 
-    def _already_landed(self, landing: RawLanding, lower: datetime,
-                        replacing: set[Path]) -> set[tuple[str, str]]:
-        """(key, content hash) of versions with updated_at after `lower` that other parts
-        hold (the parts this run replaces do not count)."""
-        base = landing.root / "records" / self.source
-        files = [p for p in base.rglob("*.parquet") if p not in replacing] if base.exists() else []
-        if not files:
-            return set()
-        dataset = ds.dataset([str(p) for p in files], format="parquet")
-        table = dataset.to_table(columns=["_source_record_id", "_content_hash"],
-                                 filter=ds.field(self.updated_column) > pd.Timestamp(lower))
-        return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
-
     def extract(self, window: Window, landing: RawLanding, state, run_id: str) -> ExtractReport:
         before = state.get_watermark(self.source)
         report = ExtractReport(self.source, run_id, window, watermark_before=before)
@@ -76,9 +61,7 @@ class SqlTableConnector:
                           if before else None)
             state.record_window(self.source, part_prefix, lower_text, run_id)
         lower = datetime.fromisoformat(lower_text) if lower_text else None
-        replacing = set(landing.record_partition(self.source, run_date)
-                        .glob(f"{part_prefix}-*.parquet"))
-        seen = self._already_landed(landing, lower, replacing) if lower else set()
+        replacing = landing.part_files(self.source, run_date, part_prefix)
         for stale in replacing:
             stale.unlink()  # a re-run replaces its own parts
         newest = pd.Timestamp(before) if before else None
@@ -93,11 +76,7 @@ class SqlTableConnector:
                 for n, rows in enumerate(result.partitions(self.chunk_rows)):
                     frame = pd.DataFrame(rows, columns=columns)
                     report.received += len(frame)
-                    if seen:
-                        hashes = content_hashes(frame)
-                        fresh = [(k, h) not in seen for k, h in
-                                 zip(frame[self.key].astype("str"), hashes)]
-                        frame = frame.loc[fresh]
+                    frame = landing.drop_landed(self.source, frame, self.key, replacing)
                     if frame.empty:
                         continue
                     landing.write_records(self.source, run_date, f"{part_prefix}-{n:05d}",
