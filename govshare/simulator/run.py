@@ -57,6 +57,10 @@ def simulate(out_dir: str | Path, scale: str = "tiny", seed: int = 42,
         timings[name] = time.perf_counter() - t0
         summaries[name] = asdict(summary) if hasattr(summary, "__dataclass_fields__") else summary
         progress(f"{name}: {summaries[name]} ({timings[name]:.1f}s)")
+    # Paths in the manifest are relative to the output folder, so the same seed gives the
+    # same bytes wherever the city is written.
+    summaries = json.loads(json.dumps(summaries, default=str)
+                           .replace(str(out_dir.resolve()), ".").replace(str(out_dir), "."))
     manifest = {
         "seed": seed, "scale": city.scale.name, "start": city.start.isoformat(),
         "days": city.days, "noise": city.noise.to_dict(), "sources": summaries,
