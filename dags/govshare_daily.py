@@ -5,7 +5,11 @@ Runs once per local day (Asia/Shanghai) over the data interval `[00:00, next 00:
 For each source kind configured in the sources file (`GOVSHARE_SOURCES`, see
 `config/sources.example.yaml`): **extract** (incremental, into the immutable raw landing
 zone, with a `shared.load_audit` row and quarantine rows for what cannot be landed), then
-**load** the landed versions into `staging.record_version`.
+**validate_load**: the Great Expectations suite of the source (`expectations/rules/`)
+checks the landed versions; those that pass are staged into `staging.record_version`
+(with their warning flags), those failing a critical rule go to `shared.quarantine` with
+the reason, and a batch failure (volume collapse, schema drift) fails the task and loads
+nothing. Data Docs are rebuilt under `$GOVSHARE_HOME/data_docs`.
 
 - Re-running a day replaces that day's landing parts and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
@@ -51,13 +55,20 @@ def extract(source: str) -> dict:
 
 
 @task(retries=2)
-def load(summary: dict) -> dict:
-    """Copy the day's landed versions of one source into staging."""
+def validate_load(summary: dict) -> dict:
+    """Validate the day's landed versions of one source; stage what passes, quarantine the
+    rest. A held batch (volume collapse, schema drift) fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from connectors.base import Window
-    from govshare.pipeline import load_staging
+    from govshare.pipeline import validate_and_load
+    from govshare.quarantine import BatchHeldError
 
     since, until, run_id = _window()
-    return load_staging(summary["source"], Window(since, until).run_date, run_id)
+    try:
+        return validate_and_load(summary["source"], Window(since, until).run_date, run_id)
+    except BatchHeldError as held:
+        raise AirflowFailException(f"batch held, nothing loaded: {held}") from held
 
 
 @task
@@ -78,7 +89,7 @@ def source_if_configured(kind: str) -> str:
 def _file_source_group(kind: str):
     @task_group(group_id=kind)
     def group():
-        load(extract(source_if_configured(kind)))
+        validate_load(extract(source_if_configured(kind)))
 
     return group()
 
@@ -97,7 +108,7 @@ def _file_source_group(kind: str):
 def govshare_daily():
     @task_group(group_id="departments")
     def departments():
-        load.expand(summary=extract.expand(source=department_tables()))
+        validate_load.expand(summary=extract.expand(source=department_tables()))
 
     departments()
     for kind in FILE_SOURCES:

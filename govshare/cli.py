@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=cmd_demo)
+
+    from govshare.quarantine import add_quarantine_parser
+
+    add_quarantine_parser(sub)
     return parser
 
 

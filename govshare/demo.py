@@ -27,6 +27,7 @@ def demo_sources(sim_dir: Path, home: Path, hotline_url: str) -> dict:
     return {
         "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
         "landing_root": str(home / "landing"),
+        "data_docs_dir": str(home / "data_docs"),
         "reference": {"root": str(sim_dir / "reference")},
         "departments": [
             {"table": "civil_affairs.residents", "key": "resident_no", "url": departments},
@@ -50,6 +51,7 @@ def _audit_lines(warehouse_url: str, day_start: datetime) -> list[str]:
             "SELECT source, records_received, records_landed, records_loaded, "
             "records_quarantined FROM shared.load_audit WHERE window_start = :start "
             "ORDER BY source"), {"start": day_start}).all()
+        # The demo prints counts only: no personal data reaches the terminal.
     engine.dispose()
     return [f"    {s:<32} received {r:>7,}  landed {la:>7,}  loaded {lo or 0:>7,}  "
             f"quarantined {q:>5,}" for s, r, la, lo, q in rows]
@@ -107,4 +109,7 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
     print(f"  embedded warehouse (DuckDB)      : {home / 'warehouse.duckdb'}")
     print(f"  sources configuration            : {home / 'sources.yaml'}")
     print(f"  Airflow home (logs, metadata DB) : {home / 'airflow'}")
+    print(f"  quarantine                       : govshare quarantine list  (with "
+          f"GOVSHARE_SOURCES={home / 'sources.yaml'})")
+    print(f"  Data Docs (validation results)   : {home / 'data_docs' / 'index.html'}")
     return 1 if failed else 0

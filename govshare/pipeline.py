@@ -152,23 +152,75 @@ def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int
         "content_hash": landed["_content_hash"],
         "record_updated_at": None if updated is None else updated.astype("str"),
         "record": _record_json(source, landed),
+        "warnings": landed["_warnings"].replace("", None) if "_warnings" in landed.columns
+        else None,
         "run_id": landed["_run_id"],
         "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
     })
-    return upsert(conn, versions, "staging.record_version",
+    return upsert(conn, versions.drop(columns=[c for c in ("_warnings",) if c in versions]),
+                  "staging.record_version",
                   ["source", "source_record_id", "content_hash"], update=False)
 
 
-def load_staging(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
-    """Copy the run date's landed versions into `staging.record_version` (each version once)."""
+def recent_landed_counts(ws: Workspace, source: str, run_id: str, runs: int = 7,
+                         min_runs: int = 3, min_median: int = 50) -> list[int] | None:
+    """Records landed by the source's last `runs` runs before this one: the history the
+    volume check compares a batch with. None (no check) while the history is too short or
+    too small to judge; the source's first run, an initial full load, never counts."""
     from warehouse.schema import load_audit
+
+    with ws.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(load_audit.c.records_landed)
+            .where(load_audit.c.source == source, load_audit.c.run_id != run_id)
+            .order_by(load_audit.c.window_end.desc())).scalars().all()
+    history = [int(r) for r in rows[:-1][:runs]]  # rows[-1] is the first run
+    if len(history) < min_runs or sorted(history)[len(history) // 2] < min_median:
+        return None
+    return history
+
+
+def validate_and_load(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
+    """Validate the run date's landed versions of one source (Great Expectations suites in
+    expectations/rules/), stage those that pass into `staging.record_version` and quarantine
+    the rest, in one transaction. A batch failure (volume collapse, schema drift) raises
+    `BatchHeldError` and loads nothing."""
+    from expectations.reference import load_reference
+    from govshare.quarantine import BatchHeldError, validate_and_stage
+    from warehouse.schema import load_audit
+
+    from expectations.runner import rule_sources
 
     config = config or cfg.load_sources()
     ws = Workspace(config)
     landed = ws.landing.read_records(source, run_date)
+    if source not in rule_sources():
+        log.warning("%s has no validation suite in expectations/rules/: staged unvalidated",
+                    source)
+        with ws.engine.begin() as conn:
+            staged = stage_records(conn, source, landed)
+        return {"source": source, "staged": staged, "quarantine_rows": 0, "data_docs": None}
+    history = recent_landed_counts(ws, source, run_id, **config.get("volume_check", {}))
+    if landed.empty:
+        if history:  # nothing at all from a source that usually delivers: a collapse
+            raise BatchHeldError(f"{source}: no records landed for {run_date}, against a "
+                                 f"median of {sorted(history)[len(history) // 2]} recently")
+        return {"source": source, "staged": 0, "quarantine_rows": 0, "data_docs": None}
+    outcome = validate_and_stage(
+        ws.engine, source, landed, load_reference(config=config), run_id,
+        recent_counts=history,
+        docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs")
+    from warehouse.schema import quarantine
+
+    rejected = (sa.select(sa.func.count()).select_from(quarantine)
+                .where(quarantine.c.source == source, quarantine.c.run_id == run_id)
+                .scalar_subquery())
     with ws.engine.begin() as conn:
-        staged = stage_records(conn, source, landed)
+        # Derived from the quarantine itself, so re-running the task counts nothing twice.
         conn.execute(sa.update(load_audit)
                      .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
-                     .values(records_loaded=staged))
-    return {"source": source, "versions": staged}
+                     .values(records_loaded=outcome["staged"], records_quarantined=rejected))
+    log.info("%s: staged %d, quarantined %d", source, outcome["staged"],
+             outcome["quarantine_rows"])
+    return {"source": source, **{k: outcome[k] for k in ("staged", "quarantine_rows",
+                                                          "data_docs")}}

@@ -49,6 +49,11 @@ def run(tmp_path_factory):
         config = {
             "warehouse_url": f"duckdb:///{root / 'warehouse.duckdb'}",
             "landing_root": str(root / "landing"),
+            "reference": {"root": str(root / "sim" / "reference")},
+            "data_docs_dir": str(root / "data_docs"),
+            # The days run after the simulated period carry no new tickets or events: a
+            # real volume drop. The volume check has its own tests; here it stays off.
+            "volume_check": {"min_runs": RUN_DAYS + 1},
             "departments": [{"table": t, "key": k, "url": departments, "chunk_rows": 400}
                             for t, (_, k) in TABLES.items()],
             "hotline": {"base_url": server.url, "token": TOKEN, "page_size": 20,
@@ -65,7 +70,8 @@ def run(tmp_path_factory):
                 if source == pipeline.HOTLINE_SOURCE and day == 2 and not crashed:
                     crashed = _crash_hotline_mid_window(source, since, until, config)
                 pipeline.extract(source, since, until, run_id, config)
-                pipeline.load_staging(source, until.date() - timedelta(days=1), run_id, config)
+                pipeline.validate_and_load(source, until.date() - timedelta(days=1), run_id,
+                                           config)
     return root, config, start
 
 

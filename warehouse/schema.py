@@ -19,6 +19,10 @@ quarantine = sa.Table(
     sa.Column("run_id", sa.String(256), nullable=False),
     sa.Column("quarantined_at", TS, nullable=False),
     sa.Column("replayed_at", TS),
+    sa.Column("rules", sa.Text, comment="ids of the failed rules (expectations/rules), comma-separated"),
+    sa.Column("severity", sa.String(16), comment="critical for a record that failed validation"),
+    sa.Column("landed_record", sa.Text,
+              comment="the landed row (source and landing columns) as JSON, for replay"),
     schema="shared",
 )
 
@@ -69,6 +73,8 @@ record_version = sa.Table(
               comment="one row per version of a source record"),
     sa.Column("record_updated_at", sa.String(40), comment="the source's change time, as sent"),
     sa.Column("record", sa.Text, nullable=False, comment="the record as JSON text"),
+    sa.Column("warnings", sa.Text,
+              comment="warning-severity validation rules the version failed (comma-separated)"),
     sa.Column("run_id", sa.String(256), nullable=False, comment="the run that first landed it"),
     sa.Column("landed_at", TS, nullable=False),
     schema="staging",
