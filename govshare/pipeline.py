@@ -186,10 +186,9 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
     the rest, in one transaction. A batch failure (volume collapse, schema drift) raises
     `BatchHeldError` and loads nothing."""
     from expectations.reference import load_reference
+    from expectations.runner import rule_sources
     from govshare.quarantine import BatchHeldError, validate_and_stage
     from warehouse.schema import load_audit
-
-    from expectations.runner import rule_sources
 
     config = config or cfg.load_sources()
     ws = Workspace(config)
