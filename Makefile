@@ -26,8 +26,10 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The quick figures; benchmarks/README.md lists the city-scale runs.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_dag_import.py
+	$(BIN)/python benchmarks/bench_simulate.py --scale small
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)
