@@ -65,6 +65,18 @@ def warehouse_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture
+def engine(warehouse_url):
+    """A warehouse with the project's tables, on each engine in turn."""
+    from warehouse.engine import create_warehouse_engine
+    from warehouse.schema import create_all
+
+    engine = create_warehouse_engine(warehouse_url)
+    create_all(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def tiny_city():
     from govshare.simulator.city import build_city

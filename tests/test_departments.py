@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from connectors.base import Window
 from connectors.landing import RawLanding
 from connectors.sql import SqlTableConnector
-from govshare.simulator.departments import TABLES, emit_departments
+from govshare.simulator.departments import TABLES, emit_departments, read_tables
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 from warehouse.state import StateStore
@@ -37,18 +37,9 @@ def emitted(tiny_city, tmp_path_factory):
     return tiny_city, out, summary
 
 
-def _dump(url: str) -> dict[str, pd.DataFrame]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        frames = {name: pd.read_sql(sa.text(f"SELECT * FROM {name} ORDER BY {key}"), conn)
-                  for name, (_, key) in TABLES.items()}
-    engine.dispose()
-    return frames
-
-
 def test_tables_have_the_contract_columns_and_the_truth_covers_every_row(emitted):
     city, out, summary = emitted
-    frames = _dump(summary.url)
+    frames = read_tables(summary.url)
     truth = pd.read_parquet(out / "truth" / "departments_persons.parquet")
     for name, frame in frames.items():
         assert list(frame.columns) == CONTRACT_COLUMNS[name].split()
@@ -68,7 +59,7 @@ def test_tables_have_the_contract_columns_and_the_truth_covers_every_row(emitted
 def test_same_seed_same_tables(emitted, tmp_path):
     city, _, summary = emitted
     again = emit_departments(city, tmp_path)
-    first, second = _dump(summary.url), _dump(again.url)
+    first, second = read_tables(summary.url), read_tables(again.url)
     for name in TABLES:
         pd.testing.assert_frame_equal(first[name], second[name])
 
@@ -92,7 +83,7 @@ def test_incremental_windows_land_every_row_once(emitted, tmp_path):
     city, _, summary = emitted
     landing, state, reports = _extract_all(summary.url, tmp_path, city, _daily_windows(city))
     landed = landing.read_records("civil_affairs.residents")
-    rows = _dump(summary.url)["civil_affairs.residents"]
+    rows = read_tables(summary.url)["civil_affairs.residents"]
     assert len(landed) == len(rows)
     assert set(landed["_source_record_id"]) == set(rows["resident_no"])
     assert reports[0].received > 0 and reports[0].watermark_before is None
@@ -129,7 +120,7 @@ def test_late_commit_inside_the_overlap_is_picked_up(emitted, tmp_path):
                              "FROM civil_affairs.residents)"), {"t": watermark - timedelta(minutes=5)})
     engine.dispose()
     _, _, reports = _extract_all(url, tmp_path, city, windows[2:])
-    rows = _dump(url)["civil_affairs.residents"]
+    rows = read_tables(url)["civil_affairs.residents"]
     in_window = (rows["updated_at"] > windows[2].since) & (rows["updated_at"] <= windows[2].until)
     assert reports[0].landed == in_window.sum() + 1  # the window's rows and the late one
     landed = landing.read_records("civil_affairs.residents")
@@ -158,7 +149,7 @@ def test_crash_mid_window_then_retry_loses_and_duplicates_nothing(emitted, tmp_p
     engine.dispose()
     landing, _, _ = _extract_all(summary.url, tmp_path, city, windows)
     landed = landing.read_records("civil_affairs.residents")
-    assert len(landed) == len(_dump(summary.url)["civil_affairs.residents"])
+    assert len(landed) == len(read_tables(summary.url)["civil_affairs.residents"])
     assert landed["_source_record_id"].is_unique
 
 
@@ -175,7 +166,7 @@ def test_mariadb_departments_with_a_gbk_database(tiny_city, tmp_path, mariadb_ur
     landing, _, _ = _extract_all(summary.url, tmp_path, tiny_city, _daily_windows(tiny_city),
                                  table="organization.party_members", key="member_no")
     landed = landing.read_records("organization.party_members")
-    expected = _dump(summary.url)["organization.party_members"]
+    expected = read_tables(summary.url)["organization.party_members"]
     assert len(landed) == len(expected)
     # Chinese text survives the GBK database and the utf8mb4 connection unchanged.
     assert sorted(landed["party_org_name"]) == sorted(expected["party_org_name"])
@@ -187,6 +178,6 @@ def test_postgres_departments(tiny_city, tmp_path, pg_url):
     landing, _, _ = _extract_all(summary.url, tmp_path, tiny_city, _daily_windows(tiny_city),
                                  table="market_regulation.enterprises", key="entity_id")
     landed = landing.read_records("market_regulation.enterprises")
-    expected = _dump(summary.url)["market_regulation.enterprises"]
+    expected = read_tables(summary.url)["market_regulation.enterprises"]
     assert len(landed) == len(expected)
     assert set(landed["name"]) == set(expected["name"])

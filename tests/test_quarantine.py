@@ -22,18 +22,10 @@ from test_validation import (  # noqa: E402
 
 from expectations.reference import Reference  # noqa: E402
 from govshare import quarantine  # noqa: E402
-from warehouse.engine import create_warehouse_engine  # noqa: E402
-from warehouse.schema import create_all  # noqa: E402
 
 NEW_COMMUNITY = "150102001002"
 
 
-@pytest.fixture
-def engine(warehouse_url):
-    engine = create_warehouse_engine(warehouse_url)
-    create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def with_new_community(ref: Reference) -> Reference:

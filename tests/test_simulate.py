@@ -5,10 +5,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from govshare.cli import main
-from govshare.simulator.departments import TABLES
+from govshare.simulator.departments import read_tables
 from govshare.simulator.run import simulate
 
 
@@ -18,12 +17,7 @@ def _file_digests(root: Path) -> dict[str, str]:
 
 
 def _tables(root: Path) -> dict[str, pd.DataFrame]:
-    engine = sa.create_engine(f"duckdb:///{root / 'departments.duckdb'}")
-    with engine.connect() as conn:
-        frames = {t: pd.read_sql(sa.text(f"SELECT * FROM {t} ORDER BY {k}"), conn)
-                  for t, (_, k) in TABLES.items()}
-    engine.dispose()
-    return frames
+    return read_tables(f"duckdb:///{root / 'departments.duckdb'}")
 
 
 def test_same_seed_same_output_anywhere(tmp_path):

@@ -3,10 +3,9 @@
 from datetime import UTC, datetime
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 
-from warehouse.engine import bulk_insert, create_warehouse_engine, upsert
+from warehouse.engine import bulk_insert, upsert
 from warehouse.schema import create_all
 from warehouse.state import StateStore
 
@@ -14,12 +13,6 @@ TRICKY = ["普通文本", "", None, 'quote " and \' apostrophe', "tab\there", "l
           "back\\slash", "阿不都·热合曼", "comma, and; semicolon", "\\N"]
 
 
-@pytest.fixture
-def engine(warehouse_url):
-    engine = create_warehouse_engine(warehouse_url)
-    create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_schemas_exist_and_creation_is_idempotent(engine):

@@ -285,6 +285,16 @@ def _write(engine: sa.Engine, table: sa.Table, frame: pd.DataFrame) -> None:
             conn.execute(table.insert(), frame.iloc[lo:lo + CHUNK].to_dict("records"))
 
 
+def read_tables(url: str) -> dict[str, pd.DataFrame]:
+    """Every department table as the database holds it, in key order."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        frames = {name: pd.read_sql(sa.text(f"SELECT * FROM {name} ORDER BY {key}"), conn)
+                  for name, (_, key) in TABLES.items()}
+    engine.dispose()
+    return frames
+
+
 def emit_departments(city: City, out_dir: Path, url: str | None = None) -> Emitted:
     out_dir = Path(out_dir)
     url = url or f"duckdb:///{(out_dir / 'departments.duckdb').resolve()}"

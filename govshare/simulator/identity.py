@@ -19,6 +19,9 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from transforms.identifiers import gb11643_check_char as gb11643_check
+from transforms.identifiers import gb32100_check_char as gb32100_check
+
 # --------------------------------------------------------------------------------------------
 # GB 11643-1999 resident identity numbers
 # --------------------------------------------------------------------------------------------
@@ -83,14 +86,6 @@ def birthplace_codes(rng: np.random.Generator, n: int) -> np.ndarray:
     codes = np.array(list(BIRTHPLACE_WEIGHTS))
     weights = np.array(list(BIRTHPLACE_WEIGHTS.values()))
     return rng.choice(codes, size=n, p=weights / weights.sum())
-
-
-def gb11643_check(first17: str) -> str:
-    """Check character of a GB 11643 number from its first 17 digits."""
-    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
-        raise ValueError("GB 11643 check needs exactly 17 ASCII digits")
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS.tolist(), strict=True))
-    return _ID_CHECK_CHARS[total % 11]
 
 
 def _valid_date(year: int, month: int, day: int) -> bool:
@@ -263,15 +258,6 @@ def gb11714_check(first8: str) -> str:
         raise ValueError("GB 11714 check needs 8 digits or uppercase letters")
     total = sum(v * w for v, w in zip(values, _ORG_WEIGHTS.tolist(), strict=True))
     return "0123456789X0"[11 - total % 11]
-
-
-def gb32100_check(first17: str) -> str:
-    """Check character of a GB 32100 code from its first 17 characters."""
-    values = [int(_USCC_VALUE[ord(c)]) if c.isascii() else -1 for c in first17]
-    if len(values) != 17 or min(values) < 0:
-        raise ValueError("GB 32100 check needs 17 characters of the USCC alphabet")
-    total = sum(v * w for v, w in zip(values, _USCC_WEIGHTS.tolist(), strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 def is_valid_gb32100(s: str, check_org_code: bool = False) -> bool:
