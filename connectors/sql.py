@@ -65,6 +65,7 @@ class SqlTableConnector:
         for stale in replacing:
             stale.unlink()  # a re-run replaces its own parts
         newest = pd.Timestamp(before) if before else None
+        written: set = set()
         upper = window.until.replace(tzinfo=None)
         engine = self._engine()
         try:
@@ -76,11 +77,14 @@ class SqlTableConnector:
                 for n, rows in enumerate(result.partitions(self.chunk_rows)):
                     frame = pd.DataFrame(rows, columns=columns)
                     report.received += len(frame)
-                    frame = landing.drop_landed(self.source, frame, self.key, replacing)
+                    # This run's own chunks never share a row: only earlier parts can.
+                    frame = landing.drop_landed(self.source, frame, self.key,
+                                                replacing | written)
                     if frame.empty:
                         continue
-                    landing.write_records(self.source, run_date, f"{part_prefix}-{n:05d}",
-                                          run_id, frame, key_column=self.key)
+                    written.add(landing.write_records(
+                        self.source, run_date, f"{part_prefix}-{n:05d}", run_id, frame,
+                        key_column=self.key))
                     report.landed += len(frame)
                     chunk_newest = pd.Timestamp(frame[self.updated_column].max())
                     newest = max(newest, chunk_newest) if newest is not None else chunk_newest

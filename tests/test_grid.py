@@ -34,7 +34,7 @@ START = date(2026, 11, 1)
 DAYS = 20
 # Line-level rates well above the defaults so that ~5,000 lines show each kind
 # often enough to measure its rate.
-RATES = NoiseRates(broken_line=0.02, extra_field=0.05, missing=0.03, reexport_day=0.3,
+RATES = NoiseRates(broken_line=0.02, extra_field=0.05, missing_field=0.03, reexport_day=0.3,
                    gzip_file=0.4)
 HOTLINE_CATEGORIES = [("0101", "市容环境/环境卫生/垃圾清运不及时"), ("0305", "城乡建设/供热/供暖不热"),
                       ("0302", "城乡建设/物业管理/电梯故障")]
@@ -254,7 +254,7 @@ def test_line_noise_kinds_appear_at_their_rates(month):
                                     "dispatched_dept_code", "closed_at", "hotline_ticket_id"}
     extra = sum(bool(set(r) - known) for r in parsed)
     assert within(broken, len(lines), RATES.broken_line), broken
-    assert within(missing, len(parsed), RATES.missing), missing
+    assert within(missing, len(parsed), RATES.missing_field), missing
     assert within(extra, len(parsed), RATES.extra_field), extra
 
     noise = truth(out, "noise")
@@ -264,7 +264,7 @@ def test_line_noise_kinds_appear_at_their_rates(month):
     # The log and the emitted-lines truth agree with what the files hold.
     assert (~final["parseable"]).sum() == broken
     assert (line_noise["kind"] == "broken_line").sum() == broken
-    assert set(line_noise.loc[line_noise["kind"] == "missing", "field"]) <= set(REQUIRED_FIELDS)
+    assert set(line_noise.loc[line_noise["kind"] == "missing_field", "field"]) <= set(REQUIRED_FIELDS)
 
 
 def test_file_noise_gzip_and_re_exports(month):
@@ -426,7 +426,7 @@ def test_a_missing_field_quarantine_names_the_field(month, daily_runs):
     _, out, _ = month
     _, _, _, _, quarantined = daily_runs
     noise = truth(out, "noise")
-    dropped = set(noise.loc[noise["kind"] == "missing", "field"])
+    dropped = set(noise.loc[noise["kind"] == "missing_field", "field"])
     named = {reason.removeprefix("missing required field: ")
              for _, _, reason in quarantined if reason.startswith("missing required field")}
     assert named and named <= dropped

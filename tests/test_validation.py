@@ -573,7 +573,7 @@ def test_simulated_city_noise_lands_where_the_noise_definitions_say(simulated):
     # quarantined them, one item per noisy line.
     grid_report = reports["grid.events"]
     broken = noise[(noise["source"] == "grid.events")
-                   & noise["kind"].isin(["missing", "broken_line"])]
+                   & noise["kind"].isin(["missing_field", "broken_line"])]
     assert len(grid_report.quarantined) == broken["source_record_id"].nunique()
     # Hotline: stale operator codes are real communities of the same street, so reference
     # integrity cannot see them (the address decides later); nothing is flagged for them.

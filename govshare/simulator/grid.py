@@ -613,12 +613,12 @@ def _line_noise(texts: list[str], event_ids: list[str], noiser: Noiser,
                 rng: np.random.Generator, log: dict[tuple, list[str]]) -> list[str | None]:
     """Vendor damage to individual lines, in place; returns each line's noise (or None).
 
-    Collects in `log` ((kind, field) -> event ids) the kinds `missing` (a required field
-    left out), `extra_field` and `broken_line`; the returned labels also tell a truncated
+    Collects in `log` ((kind, field) -> event ids) the kinds `missing_field` (a required
+    field left out), `extra_field` and `broken_line`; the returned labels also tell a truncated
     line from one that is not JSON at all."""
     n = len(texts)
     rates = noiser.rates
-    missing = noiser.chosen(rates.missing, n)
+    missing = noiser.chosen(rates.missing_field, n)
     extra = noiser.chosen(rates.extra_field, n)
     broken = noiser.chosen(rates.broken_line, n)
     field = rng.integers(0, len(REQUIRED_FIELDS), n)
@@ -635,7 +635,7 @@ def _line_noise(texts: list[str], event_ids: list[str], noiser: Noiser,
             record = json.loads(text)
             record.pop(REQUIRED_FIELDS[field[i]])
             text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            applied.append(("missing", REQUIRED_FIELDS[field[i]], "missing_required_field"))
+            applied.append(("missing_field", REQUIRED_FIELDS[field[i]], "missing_required_field"))
         if extra[i]:
             name = drift_names[drift[i]]
             options = DRIFT_FIELDS[name]

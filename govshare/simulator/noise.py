@@ -79,6 +79,8 @@ class NoiseRates:
     # ---- file and line level: decided by the emitters with Noiser.chosen ----
     broken_line: float = 0.0005
     """Grid export line truncated or otherwise not valid JSON (per line)."""
+    missing_field: float = 0.002
+    """Grid export line lacking one of the contract's required fields (per line)."""
     extra_field: float = 0.01
     """Grid app vendor adds a field the contract does not list (per line)."""
     reexport_day: float = 0.05
