@@ -33,7 +33,7 @@ bench: $(STAMP)
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v -e '^-e ' -e '^govshare' > constraints.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
