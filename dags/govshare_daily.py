@@ -10,6 +10,9 @@ checks the landed versions; those that pass are staged into `staging.record_vers
 (with their warning flags), those failing a critical rule go to `shared.quarantine` with
 the reason, and a batch failure (volume collapse, schema drift) fails the task and loads
 nothing. Data Docs are rebuilt under `$GOVSHARE_HOME/data_docs`.
+Then **resolve** links residents and units across all sources (exact on valid ID numbers and
+credit codes, probabilistic with Splink otherwise) and publishes `shared.resident`,
+`shared.unit` and their `*_xref` tables with stable ids.
 
 - Re-running a day replaces that day's landing parts and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
@@ -86,10 +89,21 @@ def source_if_configured(kind: str) -> str:
     return wanted[0]
 
 
+@task(retries=2, trigger_rule="none_failed")  # a source that is not configured is skipped
+def resolve() -> dict:
+    """Resolve residents and units across every source's staged records (incrementally after
+    the first run) and publish shared.resident / unit and their cross-references."""
+    from govshare.config import load_sources
+    from transforms.resolution.run import resolve as run_resolve
+
+    _, _, run_id = _window()
+    return run_resolve(load_sources(), run_id)
+
+
 def _file_source_group(kind: str):
     @task_group(group_id=kind)
     def group():
-        validate_load(extract(source_if_configured(kind)))
+        return validate_load(extract(source_if_configured(kind)))
 
     return group()
 
@@ -108,11 +122,10 @@ def _file_source_group(kind: str):
 def govshare_daily():
     @task_group(group_id="departments")
     def departments():
-        validate_load.expand(summary=extract.expand(source=department_tables()))
+        return validate_load.expand(summary=extract.expand(source=department_tables()))
 
-    departments()
-    for kind in FILE_SOURCES:
-        _file_source_group(kind)
+    loaded = [departments()] + [_file_source_group(kind) for kind in FILE_SOURCES]
+    loaded >> resolve()
 
 
 govshare_daily()

@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     from govshare.quarantine import add_quarantine_parser
+    from transforms.resolution.explain import add_explain_parser
 
     add_quarantine_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 

@@ -57,6 +57,18 @@ def _audit_lines(warehouse_url: str, day_start: datetime) -> list[str]:
             f"quarantined {q:>5,}" for s, r, la, lo, q in rows]
 
 
+def _resolution_line(warehouse_url: str) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(warehouse_url)
+    with engine.connect() as conn:
+        counts = [conn.execute(sa.text(f"SELECT count(*) FROM shared.{t}")).scalar()
+                  for t in ("resident_xref", "resident", "unit_xref", "unit")]
+    engine.dispose()
+    return (f"Resolved {counts[0]:,} person-bearing records into {counts[1]:,} residents and "
+            f"{counts[2]:,} unit-bearing records into {counts[3]:,} units.")
+
+
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) -> int:
     from govshare import airflow_local
     from govshare.simulator.delivery import deliver
@@ -102,6 +114,7 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
             for line in _audit_lines(sources["warehouse_url"], day):
                 print(line, flush=True)
     print()
+    print(_resolution_line(sources["warehouse_url"]))
     print(f"Done in {time.perf_counter() - began:.0f}s. Outputs:")
     print(f"  simulated sources + ground truth : {sim_dir}")
     print(f"  drop folder (grid, rosters)      : {home / 'drop'}")

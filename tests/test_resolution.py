@@ -1,0 +1,136 @@
+"""Resolution: hard constraints under adversarial inputs, stable ids across runs, merges and
+splits (fast, inline fixtures; the simulated-city tests are in test_resolution_city.py)."""
+
+import numpy as np
+import pandas as pd
+
+from transforms.identifiers import gb11643_check_char
+from transforms.resolution.engine import RESIDENT, UNIT, cluster
+from transforms.resolution.identity import assign_ids
+
+
+def _id(first17: str) -> str:
+    return first17 + gb11643_check_char(first17)
+
+
+def _people(rows) -> pd.DataFrame:
+    columns = ["name", "id_number", "id_valid", "phone", "birth_date", "birth_ym", "gender"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["id_valid"] = frame["id_valid"].astype(bool)
+    return frame
+
+
+def _pairs(*edges) -> pd.DataFrame:
+    return pd.DataFrame(edges, columns=["left", "right", "match_probability"])
+
+
+TWIN_A, TWIN_B = _id("15010219900101123"), _id("15010219900101125")
+
+
+def test_twins_with_different_valid_ids_never_merge_however_strong_the_pair():
+    people = _people([
+        ["王伟", TWIN_A, True, "13904712233", "1990-01-01", "1990-01", "男"],
+        ["王伟", TWIN_B, True, "13904712233", "1990-01-01", "1990-01", "男"],
+    ])
+    result = cluster(RESIDENT, people, _pairs((0, 1, 0.9999)))
+    assert result["label"].nunique() == 2
+    assert (result["match_rule"] == "exact_id").all()
+
+
+def test_a_caller_on_a_shared_household_phone_joins_one_member_only():
+    mother, son = _id("15010219650312004"), _id("15010219900101123")
+    people = _people([
+        ["李秀英", mother, True, "13904712233", "1965-03-12", "1965-03", "女"],
+        ["王强", son, True, "13904712233", "1990-01-01", "1990-01", "男"],
+        ["李秀瑛", None, False, "13904712233", None, None, None],  # homophone on the phone
+    ])
+    pairs = _pairs((0, 2, 0.995), (1, 2, 0.93))
+    result = cluster(RESIDENT, people, pairs)
+    labels = result["label"].to_numpy()
+    assert labels[2] == labels[0] and labels[1] != labels[0]
+    assert result.loc[2, "match_rule"] == "probabilistic"
+    assert result.loc[2, "match_score"] == 0.995
+
+
+def test_a_reused_invalid_id_number_links_nothing_by_itself():
+    typo = _id("15010219800101123")[:-1] + "0"  # the same wrong check digit, twice
+    assert typo != _id("15010219800101123")
+    people = _people([["张三", typo, False, None, None, None, "男"],
+                      ["李四", typo, False, None, None, None, "女"]])
+    result = cluster(RESIDENT, people, _pairs())
+    assert result["label"].nunique() == 2
+    assert (result["match_rule"] == "new_entity").all()
+
+
+def test_a_weak_link_does_not_chain_two_established_clusters():
+    a = _id("15010219700101123")
+    people = _people([
+        ["赵敏", a, True, "13904710001", "1970-01-01", "1970-01", "女"],
+        ["赵敏", a, True, None, "1970-01-01", "1970-01", "女"],
+        ["赵明", None, False, "13904710002", None, None, None],
+        ["赵明", None, False, "13904710002", None, None, None],
+    ])
+    # 2-3 are one person for sure; 1-2 look alike only weakly.
+    result = cluster(RESIDENT, people, _pairs((2, 3, 0.999), (1, 2, 0.95)))
+    labels = result["label"].to_numpy()
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    # The same weak pair may attach a single mention.
+    single = cluster(RESIDENT, people.iloc[:3], _pairs((1, 2, 0.95)))
+    assert single["label"].nunique() == 1
+
+
+def test_conflicting_birth_dates_block_a_probabilistic_merge():
+    people = _people([
+        ["刘洋", None, False, "13904710003", "1980-05-01", "1980-05", None],
+        ["刘洋", None, False, "13904710003", "1985-07-09", "1985-07", None],
+    ])
+    assert cluster(RESIDENT, people, _pairs((0, 1, 0.999)))["label"].nunique() == 2
+
+
+def test_units_with_different_valid_usccs_stay_apart():
+    units = pd.DataFrame({"uscc": ["91150102MA0N123408", "91150102MA0N123416"],
+                          "uscc_valid": [True, True], "name": ["某物业", "某物业"]})
+    assert cluster(UNIT, units, _pairs((0, 1, 0.999)))["label"].nunique() == 2
+
+
+def _keys(n):
+    return pd.Series([f"k{i:03d}" for i in range(n)])
+
+
+def test_ids_are_kept_across_an_unchanged_rerun():
+    labels = pd.Series([0, 0, 2, 3])
+    first, history, retired, issued = assign_ids(labels, _keys(4), pd.Series([None] * 4),
+                                                 "R", 0)
+    assert list(first) == ["R000000000001", "R000000000001", "R000000000002",
+                           "R000000000003"]
+    again, history, retired, issued_again = assign_ids(pd.Series([5, 5, 7, 9]), _keys(4),
+                                                       first, "R", issued)
+    assert list(again) == list(first) and history.empty and not retired
+    assert issued_again == issued
+
+
+def test_a_merge_keeps_the_oldest_id_and_records_the_other():
+    previous = pd.Series(["R000000000001", "R000000000002", "R000000000002"])
+    ids, history, retired, issued = assign_ids(pd.Series([4, 4, 4]), _keys(3), previous,
+                                               "R", 2)
+    assert set(ids) == {"R000000000001"}
+    assert retired == ["R000000000002"]
+    assert history.to_dict("records") == [
+        {"old_id": "R000000000002", "new_id": "R000000000001", "reason": "merge"}]
+    assert issued == 2
+
+
+def test_a_split_gives_the_minority_a_new_never_used_id():
+    previous = pd.Series(["R000000000005"] * 3)
+    ids, history, retired, issued = assign_ids(pd.Series([0, 0, 1]), _keys(3), previous,
+                                               "R", 9)
+    assert list(ids) == ["R000000000005", "R000000000005", "R000000000010"]
+    assert history.to_dict("records") == [
+        {"old_id": "R000000000005", "new_id": "R000000000010", "reason": "split"}]
+    assert issued == 10 and not retired
+
+
+def test_new_ids_follow_the_mentions_order_not_the_labels():
+    ids, *_ = assign_ids(pd.Series([9, 3]), pd.Series(["a", "b"]), pd.Series([np.nan] * 2),
+                         "U", 0)
+    assert list(ids) == ["U000000000001", "U000000000002"]

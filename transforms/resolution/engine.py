@@ -1,0 +1,291 @@
+"""Matching: exact links on valid identifiers, Splink (Fellegi-Sunter, DuckDB) for the rest,
+and clustering under hard constraints.
+
+Clustering rules (why: precision first, and no chains through one weak link):
+1. mentions sharing a valid ID number (USCC) form one cluster;
+2. Splink pairs at or above `threshold` are applied in descending probability; a merge is
+   refused when the two clusters carry different valid identifiers, or conflicting birth
+   dates or genders (residents);
+3. two clusters that both already hold several mentions merge only through a strong pair
+   (probability >= `strong`); a weaker pair may only attach a single mention to a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EntityKind:
+    name: str  # resident / unit
+    prefix: str  # R / U
+    key: str  # the identifier column: id_number / uscc
+    key_valid: str
+    exact_rule: str
+    conflict_columns: tuple[str, ...]
+    columns: tuple[str, ...]  # what Splink sees
+    threshold: float = 0.9
+    strong: float = 0.99
+    extra: dict = field(default_factory=dict)
+
+
+RESIDENT = EntityKind(
+    "resident", "R", "id_number", "id_valid", "exact_id",
+    ("birth_date", "birth_ym", "gender"),
+    ("name", "name_pinyin", "surname_pinyin", "given_pinyin", "id_number", "id_valid", "phone",
+     "birth_date", "birth_ym", "gender", "district_code", "street_code", "community_code",
+     "compound", "building", "household"))
+UNIT = EntityKind(
+    "unit", "U", "uscc", "uscc_valid", "exact_uscc", (),
+    ("name", "unit_name_key", "parent_name_key", "is_branch", "uscc", "uscc_valid", "phone",
+     "community_code"), threshold=0.5, strong=0.99)
+
+
+def _not_both_keyed(kind: EntityKind, rule: str) -> str:
+    """A blocking rule that skips pairs whose sides both carry a valid identifier: the
+    deterministic step decides those."""
+    return f"({rule}) AND NOT (coalesce(l.{kind.key_valid}, false) AND " \
+           f"coalesce(r.{kind.key_valid}, false))"
+
+
+def splink_settings(kind: EntityKind) -> dict:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    if kind is RESIDENT:
+        comparisons = [
+            cl.CustomComparison(output_column_name="name", comparison_levels=[
+                cll.NullLevel("surname_pinyin"),
+                cll.ExactMatchLevel("name").configure(label_for_charts="same characters"),
+                cll.ExactMatchLevel("name_pinyin").configure(
+                    label_for_charts="same pinyin (homophone)"),
+                cll.And(cll.ExactMatchLevel("surname_pinyin"),
+                        cll.JaroWinklerLevel("given_pinyin", 0.88)).configure(
+                    label_for_charts="same surname, given name pinyin close"),
+                cll.CustomLevel(
+                    "surname_pinyin_l = surname_pinyin_r AND (given_pinyin_l IS NULL OR "
+                    "given_pinyin_r IS NULL)", label_for_charts="same surname, given name "
+                    "unknown (李先生)"),
+                cll.JaroWinklerLevel("name_pinyin", 0.8),
+                cll.ElseLevel()]),
+            cl.CustomComparison(output_column_name="id_number", comparison_levels=[
+                cll.NullLevel("id_number"), cll.ExactMatchLevel("id_number"),
+                cll.LevenshteinLevel("id_number", 2), cll.ElseLevel()]),
+            cl.CustomComparison(output_column_name="phone", comparison_levels=[
+                cll.NullLevel("phone"), cll.ExactMatchLevel("phone"),
+                cll.LevenshteinLevel("phone", 1), cll.ElseLevel()]),
+            cl.CustomComparison(output_column_name="birth", comparison_levels=[
+                cll.NullLevel("birth_ym"), cll.ExactMatchLevel("birth_date"),
+                cll.ExactMatchLevel("birth_ym"), cll.ElseLevel()]),
+            cl.ExactMatch("gender"),
+            cl.CustomComparison(output_column_name="location", comparison_levels=[
+                cll.NullLevel("street_code"),
+                cll.And(cll.ExactMatchLevel("compound"), cll.ExactMatchLevel("building")),
+                cll.ExactMatchLevel("compound"), cll.ExactMatchLevel("community_code"),
+                cll.ExactMatchLevel("street_code"), cll.ExactMatchLevel("district_code"),
+                cll.ElseLevel()]),
+            cl.ExactMatch("household"),
+        ]
+        rules = ["l.phone = r.phone", "l.name_pinyin = r.name_pinyin AND l.birth_ym = r.birth_ym",
+                 "l.name_pinyin = r.name_pinyin AND l.community_code = r.community_code",
+                 "l.id_number = r.id_number",
+                 "l.surname_pinyin = r.surname_pinyin AND l.birth_date = r.birth_date",
+                 "l.name = r.name AND l.street_code = r.street_code"]
+        training = [block_on("phone"), block_on("name_pinyin", "birth_ym"),
+                    block_on("id_number")]
+        deterministic = ["l.id_number = r.id_number AND l.id_valid AND r.id_valid"]
+    else:
+        comparisons = [
+            cl.CustomComparison(output_column_name="name", comparison_levels=[
+                cll.NullLevel("unit_name_key"), cll.ExactMatchLevel("name"),
+                cll.ExactMatchLevel("unit_name_key"),
+                cll.JaroWinklerLevel("unit_name_key", 0.92),
+                cll.ExactMatchLevel("parent_name_key"),
+                cll.JaroWinklerLevel("unit_name_key", 0.8), cll.ElseLevel()]),
+            cl.CustomComparison(output_column_name="uscc", comparison_levels=[
+                cll.NullLevel("uscc"), cll.ExactMatchLevel("uscc"),
+                cll.LevenshteinLevel("uscc", 2), cll.ElseLevel()]),
+            cl.ExactMatch("phone"),
+            cl.CustomComparison(output_column_name="location", comparison_levels=[
+                cll.NullLevel("community_code"), cll.ExactMatchLevel("community_code"),
+                cll.ExactMatchLevel("street_code"), cll.ExactMatchLevel("district_code"),
+                cll.ElseLevel()]),
+        ]
+        rules = ["l.unit_name_key = r.unit_name_key", "l.uscc = r.uscc", "l.phone = r.phone",
+                 "l.parent_name_key = r.parent_name_key AND l.community_code = r.community_code",
+                 "substr(l.unit_name_key, 1, 4) = substr(r.unit_name_key, 1, 4) "
+                 "AND l.community_code = r.community_code"]
+        training = [block_on("unit_name_key"), block_on("uscc"), block_on("community_code")]
+        deterministic = ["l.uscc = r.uscc AND l.uscc_valid AND r.uscc_valid"]
+    return {"settings": SettingsCreator(
+        link_type="dedupe_only", unique_id_column_name="mention_idx",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=[_not_both_keyed(kind, r) for r in rules],
+        retain_intermediate_calculation_columns=False, retain_matching_columns=False),
+        "training": training, "deterministic": deterministic}
+
+
+def _splink_frame(kind: EntityKind, mentions: pd.DataFrame) -> pd.DataFrame:
+    frame = mentions[[c for c in kind.columns if c in mentions.columns]].copy()
+    if kind is UNIT:
+        frame["street_code"] = frame["community_code"].str[:9]
+        frame["district_code"] = frame["community_code"].str[:6]
+    frame[kind.key_valid] = frame[kind.key_valid].fillna(False).astype(bool)
+    frame.insert(0, "mention_idx", np.arange(len(frame), dtype=np.int64))
+    for column in frame.columns:
+        if frame[column].dtype != bool and column != "mention_idx":
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def _linker(kind: EntityKind, mentions: pd.DataFrame, settings):
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI()
+    table = db_api.register(_splink_frame(kind, mentions))
+    return Linker(table, settings, log_level=logging.ERROR)
+
+
+def train(kind: EntityKind, mentions: pd.DataFrame, seed: int = 1) -> str:
+    """Estimate the model's m and u without labels; returns it as Splink JSON."""
+    spec = splink_settings(kind)
+    linker = _linker(kind, mentions, spec["settings"])
+    linker.training.estimate_probability_two_random_records_match(
+        spec["deterministic"], recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    for rule in spec["training"]:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    return json.dumps(linker.misc.save_model_to_json())
+
+
+def score_pairs(kind: EntityKind, mentions: pd.DataFrame, model_json: str,
+                threshold: float | None = None) -> pd.DataFrame:
+    """Scored candidate pairs (positions into `mentions`): left, right, match_probability."""
+    if len(mentions) < 2:
+        return pd.DataFrame({"left": [], "right": [], "match_probability": []})
+    linker = _linker(kind, mentions, json.loads(model_json))
+    pairs = linker.inference.predict(
+        threshold_match_probability=kind.threshold if threshold is None else threshold).as_pandas_dataframe()
+    return pd.DataFrame({"left": pairs["mention_idx_l"].astype(np.int64),
+                         "right": pairs["mention_idx_r"].astype(np.int64),
+                         "match_probability": pairs["match_probability"].astype(float)})
+
+
+def explain_pair(kind: EntityKind, left: dict, right: dict, model_json: str) -> pd.DataFrame:
+    """Each comparison's level and Bayes factor for two mentions, plus the total."""
+    frame = pd.DataFrame([left, right])
+    model = json.loads(model_json)
+    linker = _linker(kind, frame, model)
+    records = _splink_frame(kind, frame).to_dict("records")
+    scored = linker.inference.score_pair(records[0], records[1]).as_pandas_dataframe()
+    rows = []
+    for comparison in model["comparisons"]:
+        column = comparison["output_column_name"]
+        gamma = int(scored[f"gamma_{column}"].iloc[0])
+        # Splink numbers the non-null levels from the last (0, the else level) upwards.
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        level = levels[len(levels) - 1 - gamma] if gamma >= 0 else None
+        label = "missing on one side" if level is None else \
+            level.get("label_for_charts") or level["sql_condition"]
+        # The level's Bayes factor is its m / u probability in the trained model.
+        bf = 1.0 if level is None else \
+            float(level.get("m_probability") or 1) / float(level.get("u_probability") or 1)
+        rows.append({"comparison": column, "level": label, "bayes_factor": bf,
+                     "match_weight": float(np.log2(bf))})
+    total = pd.DataFrame(rows)
+    total.attrs["match_probability"] = float(scored["match_probability"].iloc[0])
+    total.attrs["match_weight"] = float(scored["match_weight"].iloc[0])
+    return total
+
+
+# ---- clustering ----------------------------------------------------------------------------
+
+class _Clusters:
+    """Union-find whose roots carry the attributes the hard constraints check."""
+
+    def __init__(self, attributes: list[np.ndarray]):
+        self.parent = np.arange(len(attributes[0]))
+        self.size = np.ones(len(attributes[0]), dtype=np.int64)
+        self.attributes = [list(a) for a in attributes]
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def conflict(self, a: int, b: int) -> bool:
+        for values in self.attributes:
+            x, y = values[a], values[b]
+            if x is not None and y is not None and x != y:
+                return True
+        return False
+
+    def union(self, a: int, b: int) -> None:
+        if self.size[a] < self.size[b]:
+            a, b = b, a
+        self.parent[b] = a
+        self.size[a] += self.size[b]
+        for values in self.attributes:
+            if values[a] is None:
+                values[a] = values[b]
+
+
+def _attribute(values: pd.Series) -> np.ndarray:
+    return np.array([v if isinstance(v, str | bool | np.bool_) else None
+                     for v in values.astype(object).where(values.notna(), None)], dtype=object)
+
+
+def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Cluster label, match_rule and match_score per mention (positions of `mentions`)."""
+    n = len(mentions)
+    valid = mentions[kind.key_valid].fillna(False).astype(bool).to_numpy()
+    key = mentions[kind.key].where(valid)
+    attributes = [_attribute(key)] + [_attribute(mentions[c]) for c in kind.conflict_columns]
+    clusters = _Clusters(attributes)
+    # Rule 1: a valid identifier is one entity. (Conflicts inside it are the source's word.)
+    first_of_key = pd.Series(np.arange(n)).groupby(key.to_numpy()).transform("min")
+    for i, j in zip(np.flatnonzero(key.notna().to_numpy()),
+                    first_of_key[key.notna().to_numpy()].to_numpy()):
+        if i != j:
+            a, b = clusters.find(int(i)), clusters.find(int(j))
+            if a != b:
+                clusters.union(a, b)
+    pairs = pairs.astype({"left": np.int64, "right": np.int64})
+    pairs = pairs[~(valid[pairs["left"].to_numpy()] & valid[pairs["right"].to_numpy()])]
+    pairs = pairs.sort_values(["match_probability", "left", "right"],
+                              ascending=[False, True, True], kind="stable")
+    attached = np.full(n, np.nan)
+    for left, right, probability in zip(pairs["left"].to_numpy(), pairs["right"].to_numpy(),
+                                        pairs["match_probability"].to_numpy()):
+        a, b = clusters.find(int(left)), clusters.find(int(right))
+        if a == b:
+            for m in (left, right):
+                if not valid[m] and np.isnan(attached[m]):
+                    attached[m] = probability
+            continue
+        if clusters.size[a] > 1 and clusters.size[b] > 1 and probability < kind.strong:
+            continue
+        if clusters.conflict(a, b):
+            continue
+        clusters.union(a, b)
+        for m in (left, right):
+            if not valid[m] and np.isnan(attached[m]):
+                attached[m] = probability
+    labels = np.array([clusters.find(i) for i in range(n)])
+    rule = np.where(valid, kind.exact_rule, np.where(np.isnan(attached), "new_entity",
+                                                     "probabilistic"))
+    score = np.where(valid, 1.0, attached)
+    return pd.DataFrame({"label": labels, "match_rule": rule, "match_score": score},
+                        index=mentions.index)

@@ -1,0 +1,71 @@
+"""Golden records by survivorship rules.
+
+Residents: the name, community, address and household come from the most authoritative
+source that has them (the civil-affairs register keeps household registration and is
+checked against the ID card; party members and rosters are checked at enrolment; legal
+representatives are copied from business filings; grid workers and hotline operators type
+what they hear): residents > party members > rosters > legal reps > grid > hotline; ties go
+to the most recently seen. ID number, gender and birth date come from a valid ID number
+(they are encoded in it), else by the same order. The phone is the most recently seen one
+(people change phones; the newest contact wins).
+
+Units: name, entity type and status from the enterprise register (the registered name),
+then unit reports, party members' workplaces and grid events; the USCC is the valid one;
+the phone is the most recent; the community follows the source order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.resolution import mentions as m
+
+RESIDENT_PRIORITY = {m.RESIDENTS: 0, m.PARTY: 1, m.ROSTERS: 2, m.LEGAL_REP: 3,
+                     m.GRID_PERSONS: 4, m.HOTLINE: 5}
+UNIT_PRIORITY = {m.ENTERPRISES: 0, m.REPORTS: 1, m.WORKPLACE: 2, m.GRID_UNITS: 3}
+
+
+def _by(frame: pd.DataFrame, id_column: str, order: list[str], ascending: list[bool],
+        columns: list[str]) -> pd.DataFrame:
+    """First non-null value of each column per entity, in `order`."""
+    ranked = frame.sort_values([id_column, *order], ascending=[True, *ascending])
+    return ranked.groupby(id_column, sort=True)[columns].first()
+
+
+def _counts(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    grouped = frame.groupby(id_column, sort=True)
+    return pd.DataFrame({"source_count": grouped["source"].nunique(),
+                         "mention_count": grouped.size(),
+                         "first_seen": grouped["first_seen"].min(),
+                         "last_seen": grouped["last_seen"].max()})
+
+
+def resident_golden(mentions: pd.DataFrame) -> pd.DataFrame:
+    frame = mentions.assign(priority=mentions["source"].map(RESIDENT_PRIORITY),
+                            no_valid_id=~mentions["id_valid"].fillna(False).astype(bool))
+    frame["valid_id"] = frame["id_number"].where(~frame["no_valid_id"])
+    rid = "resident_id"
+    out = pd.concat([
+        _by(frame, rid, ["priority", "last_seen"], [True, False],
+            ["name", "community_code", "address", "household"]),
+        _by(frame, rid, ["no_valid_id", "priority"], [True, True],
+            ["valid_id", "gender", "birth_date"]).rename(columns={"valid_id": "id_number"}),
+        _by(frame, rid, ["last_seen"], [False], ["phone"]),
+        _counts(frame, rid)], axis=1)
+    out["birth_date"] = pd.to_datetime(out["birth_date"], errors="coerce").dt.date
+    return out.reset_index()
+
+
+def unit_golden(mentions: pd.DataFrame) -> pd.DataFrame:
+    frame = mentions.assign(priority=mentions["source"].map(UNIT_PRIORITY),
+                            no_valid=~mentions["uscc_valid"].fillna(False).astype(bool))
+    frame["valid_uscc"] = frame["uscc"].where(~frame["no_valid"])
+    uid = "unit_id"
+    out = pd.concat([
+        _by(frame, uid, ["priority", "last_seen"], [True, False],
+            ["name", "entity_type", "status", "community_code"]),
+        _by(frame, uid, ["no_valid", "priority"], [True, True], ["valid_uscc"])
+        .rename(columns={"valid_uscc": "uscc"}),
+        _by(frame, uid, ["last_seen"], [False], ["phone"]),
+        _counts(frame, uid)], axis=1)
+    return out.reset_index()

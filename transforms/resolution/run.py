@@ -1,0 +1,230 @@
+"""Resolution runs: read staged records, resolve (full or incremental), persist entity state
+in `core` and publish `shared.resident*` / `shared.unit*`.
+
+Incremental: only the mentions of records with a version landed since the last run are
+read; the scope re-clustered is those mentions plus every existing entity that shares a
+blocking key with them (ID number, phone, name pinyin with birth month or community; USCC,
+unit name key...) and every entity they belonged to. Clustering is local, so re-clustering
+that scope with the stored model gives what a full run with that model would give there.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from govshare.masking import mask_id
+from transforms.resolution import engine as eng
+from transforms.resolution import golden, identity, tables
+from transforms.resolution import mentions as mn
+
+log = logging.getLogger(__name__)
+
+# Columns whose equality puts an existing mention into an incremental run's scope.
+SCOPE_KEYS = {
+    "resident": [("id_number",), ("phone",), ("name_pinyin", "birth_ym"),
+                 ("name_pinyin", "community_code"), ("surname_pinyin", "birth_date"),
+                 ("name", "street_code")],
+    "unit": [("uscc",), ("unit_name_key",), ("phone",), ("parent_name_key", "community_code")],
+}
+
+
+def _kind(name: str) -> eng.EntityKind:
+    return eng.RESIDENT if name == "resident" else eng.UNIT
+
+
+def _tables(name: str):
+    if name == "resident":
+        return (tables.person_mention, tables.resident_entity, tables.resident,
+                tables.resident_xref, tables.resident_id_history, mn.PERSON_SOURCES)
+    return (tables.unit_mention, tables.unit_entity, tables.unit, tables.unit_xref,
+            tables.unit_id_history, mn.UNIT_SOURCES)
+
+
+def _staged(conn: sa.Connection, sources, since) -> pd.DataFrame:
+    staged_sources = sorted({mn.STAGED_SOURCE[s] for s in sources})
+    names = ", ".join(f"'{s}'" for s in staged_sources)
+    if since is None:
+        sql = f"SELECT * FROM staging.record_version WHERE source IN ({names})"
+        return pd.read_sql(sa.text(sql), conn)
+    sql = (f"SELECT r.* FROM staging.record_version r JOIN (SELECT DISTINCT source, "
+           f"source_record_id FROM staging.record_version WHERE source IN ({names}) AND "
+           f"landed_at > :since) c ON c.source = r.source AND "
+           f"c.source_record_id = r.source_record_id")
+    return pd.read_sql(sa.text(sql), conn, params={"since": since})
+
+
+def _mentions(name: str, staged: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFrame:
+    latest = mn.latest_versions(staged)
+    if name == "resident":
+        return mn.person_mentions(latest, divisions)
+    return mn.unit_mentions(latest)
+
+
+def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
+                    mention_table: sa.Table) -> pd.DataFrame:
+    """Existing mentions of every entity sharing a scope key with `delta` or holding one of
+    its records."""
+    id_col = f"{name}_id"
+    table = f"core.{mention_table.name}"
+    ids = set()
+    for columns in SCOPE_KEYS[name] + [("source", "source_record_id")]:
+        values = delta[list(columns)].dropna().drop_duplicates()
+        if values.empty:
+            continue
+        conn.exec_driver_sql("DROP TABLE IF EXISTS _scope_keys")
+        conn.exec_driver_sql("CREATE TEMP TABLE _scope_keys AS SELECT "
+                             + ", ".join(f"{c} AS k{i}" for i, c in enumerate(columns))
+                             + f" FROM {table} WHERE false")
+        from warehouse.engine import bulk_insert
+        bulk_insert(conn, values.set_axis([f"k{i}" for i in range(len(columns))], axis=1),
+                    "_scope_keys")
+        on = " AND ".join(f"m.{c} = k.k{i}" for i, c in enumerate(columns))
+        ids |= set(conn.exec_driver_sql(
+            f"SELECT DISTINCT m.{id_col} FROM {table} m JOIN _scope_keys k ON {on}")
+            .scalars())
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _scope_keys")
+    if not ids:
+        return pd.DataFrame()
+    conn.exec_driver_sql("CREATE TEMP TABLE _scope_ids (id VARCHAR)")
+    from warehouse.engine import bulk_insert
+    bulk_insert(conn, pd.DataFrame({"id": sorted(ids)}), "_scope_ids")
+    existing = pd.read_sql(sa.text(f"SELECT m.* FROM {table} m JOIN _scope_ids s ON "
+                                   f"m.{id_col} = s.id"), conn)
+    conn.exec_driver_sql("DROP TABLE _scope_ids")
+    return existing
+
+
+def _previous_ids(conn: sa.Connection, name: str, mention_table: sa.Table) -> pd.DataFrame:
+    return pd.read_sql(sa.select(mention_table.c.source, mention_table.c.source_record_id,
+                                 mention_table.c[f"{name}_id"],
+                                 mention_table.c.first_seen), conn)
+
+
+def _model(conn: sa.Connection, name: str) -> str | None:
+    return conn.execute(sa.select(tables.resolution_model.c.settings_json)
+                        .where(tables.resolution_model.c.kind == name)).scalar()
+
+
+def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: str,
+                 full: bool = False, retrain: bool | None = None) -> dict:
+    """Resolve one kind (resident / unit) and publish it; returns counts."""
+    from warehouse.engine import upsert
+
+    kind = _kind(name)
+    mention_table, entity_table, shared_table, xref_table, history_table, sources = \
+        _tables(name)
+    id_col = f"{name}_id"
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        state = conn.execute(sa.select(tables.resolution_state.c.landed_until)
+                             .where(tables.resolution_state.c.kind == name)).scalar()
+        incremental = state is not None and not full
+        staged = _staged(conn, sources, state if incremental else None)
+        landed_until = staged["landed_at"].max() if len(staged) else state
+        delta = _mentions(name, staged, divisions) if len(staged) else pd.DataFrame(
+            columns=mn.PERSON_COLUMNS if name == "resident" else mn.UNIT_COLUMNS)
+        previous = _previous_ids(conn, name, mention_table)
+        if incremental and len(delta):
+            existing = _existing_scope(conn, name, delta, mention_table)
+            if len(existing):
+                keys = set(zip(delta["source"], delta["source_record_id"]))
+                existing = existing[[k not in keys for k in zip(existing["source"],
+                                                                 existing["source_record_id"])]]
+                existing = existing[[c for c in delta.columns if c in existing.columns]]
+            scope = pd.concat([delta, existing], ignore_index=True) if len(existing) else delta
+        else:
+            scope = delta
+        scope = scope.reset_index(drop=True)
+        model = _model(conn, name)
+        if len(scope) == 0:
+            return {"kind": name, "mentions": 0, "entities": 0, "mode": "incremental"}
+        if model is None or (retrain if retrain is not None else not incremental):
+            model = eng.train(kind, scope)
+            upsert(conn, pd.DataFrame([{"kind": name, "settings_json": model,
+                                        "trained_at": now, "run_id": run_id}]),
+                   "core.resolution_model", ["kind"])
+        pairs = eng.score_pairs(kind, scope, model)
+        clustered = eng.cluster(kind, scope, pairs)
+        old = scope[["source", "source_record_id"]].merge(
+            previous, how="left", on=["source", "source_record_id"])
+        last_issued = conn.execute(sa.select(tables.id_sequence.c.last_issued)
+                                   .where(tables.id_sequence.c.kind == name)).scalar() or 0
+        ids, history, retired, last_issued = identity.assign_ids(
+            clustered["label"], scope["source"] + "\x1f" + scope["source_record_id"],
+            old[id_col], kind.prefix, last_issued)
+        scope[id_col] = ids.to_numpy()
+        scope["match_rule"] = clustered["match_rule"].to_numpy()
+        scope["match_score"] = clustered["match_score"].to_numpy()
+        # A record seen before keeps its first sighting.
+        scope["first_seen"] = pd.concat([pd.to_datetime(old["first_seen"], utc=True),
+                                         pd.to_datetime(scope["first_seen"], utc=True)],
+                                        axis=1).min(axis=1)
+        scope["run_id"] = run_id
+        upsert(conn, pd.DataFrame([{"kind": name, "last_issued": last_issued}]),
+               "core.id_sequence", ["kind"])
+        stored = scope[[c.name for c in mention_table.columns if c.name in scope.columns]]
+        upsert(conn, stored, f"core.{mention_table.name}", ["source", "source_record_id"])
+        # Entities whose membership this run touched: recompute their golden records from
+        # all their mentions (the scope holds them all).
+        members = pd.read_sql(sa.text(
+            f"SELECT m.* FROM core.{mention_table.name} m WHERE m.{id_col} IN "
+            f"(SELECT DISTINCT {id_col} FROM core.{mention_table.name} WHERE run_id = :run)"),
+            conn, params={"run": run_id})
+        gold = golden.resident_golden(members) if name == "resident" else \
+            golden.unit_golden(members)
+        gold["retired"] = False
+        gold["run_id"] = run_id
+        emptied = sorted((set(old[id_col].dropna()) - set(gold[id_col])) | set(retired))
+        entity_rows = gold[[c.name for c in entity_table.columns if c.name in gold.columns]]
+        upsert(conn, entity_rows, f"core.{entity_table.name}", [id_col])
+        if emptied:
+            conn.execute(sa.update(entity_table).where(entity_table.c[id_col].in_(emptied))
+                         .values(retired=True, run_id=run_id))
+            conn.execute(sa.delete(shared_table).where(shared_table.c[id_col].in_(emptied)))
+        upsert(conn, _published(name, gold), f"shared.{shared_table.name}", [id_col])
+        upsert(conn, scope[["source", "source_record_id", id_col, "match_rule", "match_score"]],
+               f"shared.{xref_table.name}", ["source", "source_record_id"])
+        if len(history):
+            upsert(conn, history.assign(changed_at=now, reason=history["reason"] + " in run "
+                                        + run_id), f"shared.{history_table.name}",
+                   ["old_id", "new_id", "changed_at"])
+        if landed_until is not None:
+            upsert(conn, pd.DataFrame([{"kind": name, "landed_until": landed_until,
+                                        "run_id": run_id}]), "core.resolution_state", ["kind"])
+    counts = {"kind": name, "mode": "incremental" if incremental else "full",
+              "mentions": len(delta), "scope": len(scope), "pairs": len(pairs),
+              "entities": int(gold[id_col].nunique()), "merged": len(retired),
+              "history_rows": len(history),
+              **{f"rule_{k}": int(v) for k, v in scope["match_rule"].value_counts().items()}}
+    log.info("resolution %s: %s", name, counts)
+    return counts
+
+
+def _published(name: str, gold: pd.DataFrame) -> pd.DataFrame:
+    if name == "resident":
+        masked = gold["id_number"].map(mask_id, na_action="ignore")
+        return gold.assign(id_number_masked=masked)[
+            ["resident_id", "name", "id_number_masked", "gender", "birth_date",
+             "community_code", "source_count", "first_seen", "last_seen"]]
+    return gold[["unit_id", "name", "uscc", "entity_type", "status", "community_code",
+                 "source_count", "first_seen", "last_seen"]]
+
+
+def resolve(config: dict, run_id: str, full: bool = False) -> dict:
+    """The DAG's resolution step: residents and units, incremental after the first run
+    (`full=True` re-clusters everything; ids stay stable either way). Returns counts."""
+    from expectations.reference import load_reference
+    from warehouse.engine import create_warehouse_engine
+
+    engine = create_warehouse_engine(config.get("warehouse_url"))
+    tables.create_all(engine)
+    divisions = load_reference(config=config).divisions
+    try:
+        return {name: resolve_kind(engine, name, divisions, run_id, full=full)
+                for name in ("resident", "unit")}
+    finally:
+        engine.dispose()
