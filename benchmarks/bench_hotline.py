@@ -9,7 +9,6 @@ population, so it measures the hotline emitter rather than the city builder.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
+from common import record
 
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
@@ -128,7 +128,18 @@ def main() -> None:
     report["connector"] = connector_runs(store, Window(start + timedelta(days=args.days // 2),
                                                        start + timedelta(days=args.days // 2
                                                                          + 1)))
-    print(json.dumps(report, indent=2))
+    lines = ["| emitter run | tickets | versions | seconds | tickets/s |", "|---|---|---|---|---|"]
+    lines += [f"| {g['scale']} | {g['tickets']:,} | {g['versions']:,} | {g['seconds']} | "
+              f"{g['tickets_per_s']:,} |" for g in report["generation"]]
+    lines += ["", "| server: page size, clients | pages | seconds | pages/s |", "|---|---|---|---|"]
+    lines += [f"| {r['page_size']}, {r['clients']} | {r['pages']} | {r['seconds']} | "
+              f"{r['pages_per_s']} |" for r in report["server"]]
+    lines += ["", "| connector: page latency | pages | tickets | seconds | pages x latency |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {c['latency_s']} s | {c['pages']} | {c['tickets']:,} | {c['seconds']} | "
+              f"{c['pages_x_latency_s']} s |" for c in report["connector"]]
+    record("Hotline: emitter, server, connector",
+           f"python benchmarks/bench_hotline.py --days {args.days}", lines)
 
 
 if __name__ == "__main__":

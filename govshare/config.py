@@ -12,6 +12,11 @@ import yaml
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# Airflow connection types -> the SQLAlchemy drivers this project installs.
+SQL_DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mysql+pymysql",
+               "postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
+
+
 class ConfigError(ValueError):
     pass
 
@@ -48,14 +53,15 @@ def _from_airflow_connection(conn_id: str) -> dict:
     from airflow.sdk import Connection
 
     conn = Connection.get(conn_id)
-    extra = conn.extra_dejson or {}
-    values = {"token": conn.password} if conn.password else {}
     if conn.conn_type in ("http", "https"):
-        values["base_url"] = f"{conn.conn_type}://{conn.host}" + (
-            f":{conn.port}" if conn.port else "") + (conn.schema or "")
-    elif conn.host or conn.conn_type:
-        values["url"] = conn.get_uri()
-    return {**values, **extra}
+        values = {"base_url": f"{conn.conn_type}://{conn.host}"
+                              + (f":{conn.port}" if conn.port else "") + (conn.schema or "")}
+        if conn.password:
+            values["token"] = conn.password
+        return {**values, **(conn.extra_dejson or {})}  # extras: connector settings
+    # Database connections: the URI (extras become its query), with our installed drivers.
+    scheme, _, rest = conn.get_uri().partition("://")
+    return {"url": f"{SQL_DRIVERS.get(scheme, scheme)}://{rest}"}
 
 
 def load_sources(path: str | os.PathLike | None = None) -> dict:
