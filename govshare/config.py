@@ -30,7 +30,9 @@ def sources_path() -> Path:
     return Path(os.environ.get("GOVSHARE_SOURCES", home() / "sources.yaml"))
 
 
-def _expand(value):
+def _expand(value, missing: set):
+    """Replace ${NAME} / ${NAME:-default}; names that are not set are left as written and
+    collected in `missing`."""
     if isinstance(value, str):
         def sub(match):
             name, default = match.group(1), match.group(2)
@@ -38,12 +40,13 @@ def _expand(value):
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"environment variable {name} is not set")
+            missing.add(name)
+            return match.group(0)
         return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
+        return {k: _expand(v, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [_expand(v, missing) for v in value]
     return value
 
 
@@ -64,14 +67,18 @@ def _from_airflow_connection(conn_id: str) -> dict:
     return {"url": f"{SQL_DRIVERS.get(scheme, scheme)}://{rest}"}
 
 
-def load_sources(path: str | os.PathLike | None = None) -> dict:
+def load_sources(path: str | os.PathLike | None = None, require_env: bool = True) -> dict:
     """The sources file as a dict: {'departments': [...], 'hotline': {...}, 'grid': {...},
-    'rosters': {...}, 'reference': {...}}."""
+    'rosters': {...}, 'reference': {...}}. With require_env=False (tools that only read the
+    warehouse), unset environment variables are left unexpanded instead of failing."""
     path = Path(path or sources_path())
     if not path.exists():
         raise ConfigError(f"sources file {path} not found (set GOVSHARE_SOURCES; "
                           "config/sources.example.yaml documents every key)")
-    config = _expand(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    missing: set[str] = set()
+    config = _expand(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, missing)
+    if missing and require_env:
+        raise ConfigError(f"environment variable(s) not set: {', '.join(sorted(missing))}")
     for section in ("hotline", "grid", "rosters"):
         if isinstance(config.get(section), dict) and config[section].get("conn_id"):
             config[section] = {**_from_airflow_connection(config[section]["conn_id"]),

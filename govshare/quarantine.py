@@ -21,7 +21,7 @@ from govshare.masking import mask_id, mask_name, mask_phone, mask_text
 
 TABLE = "shared.quarantine"
 LIST_COLUMNS = ["quarantine_id", "source", "source_record_id", "raw_location", "rules",
-                "severity", "run_id", "quarantined_at", "replayed_at"]
+                "reason", "severity", "run_id", "quarantined_at", "replayed_at"]
 
 
 def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
@@ -249,7 +249,7 @@ def _workspace():
     from warehouse.engine import create_warehouse_engine
     from warehouse.schema import create_all
 
-    config = cfg.load_sources()
+    config = cfg.load_sources(require_env=False)
     engine = create_warehouse_engine(config.get("warehouse_url"))
     create_all(engine)
     return config, engine, lambda: load_reference(config=config)
@@ -262,8 +262,11 @@ def cmd_list(args) -> int:
         print("nothing in quarantine")
         return 0
     for row in frame.itertuples(index=False):
-        print(f"{row.quarantine_id[:16]}  {row.source:<30} {row.source_record_id or '-':<28} "
-              f"{row.rules or '-':<40} run {row.run_id}"
+        # Connector rejects (a broken line, an unreadable file) have a location and a reason
+        # where validation rejects have a record id and rules.
+        where = row.source_record_id or row.raw_location or "-"
+        why = row.rules or (row.reason or "-")[:60]
+        print(f"{row.quarantine_id[:16]}  {row.source:<30} {where:<40} {why:<40} run {row.run_id}"
               + (f"  replayed {row.replayed_at}" if pd.notna(row.replayed_at) else ""))
     print(f"{len(frame)} record(s)")
     return 0

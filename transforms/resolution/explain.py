@@ -71,7 +71,7 @@ def cmd_explain(args) -> int:
     from govshare import config as cfg
     from warehouse.engine import create_warehouse_engine
 
-    config = cfg.load_sources() if args.sources is None else cfg.load_sources(args.sources)
+    config = cfg.load_sources(args.sources, require_env=False)
     engine = create_warehouse_engine(args.warehouse_url or config.get("warehouse_url"))
     print(explain(engine, args.left, args.right))
     return 0
