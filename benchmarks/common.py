@@ -47,6 +47,32 @@ def run_child(code: str) -> str:
                           check=True, cwd=REPO).stdout
 
 
+def pairwise(pred, truth) -> dict:
+    """Pairwise precision, recall and F1 of a clustering (`pred`, labels per record) against
+    the true entities (`truth`), counting pairs of records inside clusters."""
+    import pandas as pd
+
+    def pairs(*keys):
+        sizes = pd.DataFrame({f"k{i}": pd.Series(k).to_numpy() for i, k in enumerate(keys)}) \
+            .groupby([f"k{i}" for i in range(len(keys))]).size()
+        return float((sizes * (sizes - 1) / 2).sum())
+    both, predicted, true = pairs(pred, truth), pairs(pred), pairs(truth)
+    p = both / predicted if predicted else 1.0
+    r = both / true if true else 1.0
+    return {"P": p, "R": r, "F1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def bcubed(pred, truth) -> dict:
+    """B-cubed precision, recall and F1 (per-record averages) of a clustering."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"p": pd.Series(pred).to_numpy(), "t": pd.Series(truth).to_numpy()})
+    both = frame.groupby(["p", "t"])["p"].transform("size")
+    p = (both / frame.groupby("p")["p"].transform("size")).mean()
+    r = (both / frame.groupby("t")["t"].transform("size")).mean()
+    return {"B3_P": p, "B3_R": r, "B3_F1": 2 * p * r / (p + r)}
+
+
 def record(section: str, command: str, lines: list[str]) -> None:
     """Print the figures and replace `section` in docs/benchmarks.md with them."""
     body = [f"## {section}", "", f"- machine: {machine()}", f"- command: `{command}`",

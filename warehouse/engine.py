@@ -12,9 +12,12 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
+from psycopg.copy import QueuedLibpqWriter
 
-SCHEMAS = ("shared", "staging", "core", "ops")
+SCHEMAS = ("shared", "staging", "core", "ops", "audit")
 
 
 def default_url(home: str | os.PathLike | None = None) -> str:
@@ -54,13 +57,30 @@ def bulk_insert(conn: sa.Connection, frame: pd.DataFrame, table: str) -> int:
         finally:
             raw.unregister("_govshare_bulk")
         return len(frame)
-    # psycopg's COPY writer escapes every value and sends None as NULL.
-    values = frame.astype(object).where(frame.notna(), None)
     cursor = conn.connection.dbapi_connection.cursor()
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in values.itertuples(index=False, name=None):
-            copy.write_row(row)
+    try:
+        table_data = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # Mixed Python objects Arrow cannot type: psycopg adapts them row by row.
+        values = frame.astype(object).where(frame.notna(), None)
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in values.itertuples(index=False, name=None):
+                copy.write_row(row)
+        return len(frame)
+    # Arrow's C++ CSV writer quotes every string and leaves nulls empty and unquoted, which
+    # is exactly how PostgreSQL's CSV COPY tells NULL from ''; the queued writer sends one
+    # chunk from a background thread while the next is formatted.
+    options = pa_csv.WriteOptions(include_header=False)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)",
+                     writer=QueuedLibpqWriter(cursor)) as copy:
+        for start in range(0, len(frame), _COPY_CHUNK_ROWS):
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(table_data.slice(start, _COPY_CHUNK_ROWS), sink, options)
+            copy.write(sink.getvalue())
     return len(frame)
+
+
+_COPY_CHUNK_ROWS = 100_000
 
 
 def upsert(conn: sa.Connection, frame: pd.DataFrame, table: str, keys: list[str],

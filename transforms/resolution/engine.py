@@ -7,14 +7,20 @@ Clustering rules (why: precision first, and no chains through one weak link):
    refused when the two clusters carry different valid identifiers, or conflicting birth
    dates or genders (residents);
 3. two clusters that both already hold several mentions merge only through a strong pair
-   (probability >= `strong`); a weaker pair may only attach a single mention to a cluster.
+   (probability >= `strong`); a weaker pair may only attach a single mention to a cluster;
+4. for a link between datasets that each list an entity at most once (`one_per_dataset`), a
+   cluster never takes two mentions of the same dataset.
+
+An `EntityKind` carries its own Splink model (`model`), so the same training, scoring and
+clustering serve residents, units and other record types (e.g. the Febrl benchmark's).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,7 +39,13 @@ class EntityKind:
     columns: tuple[str, ...]  # what Splink sees
     threshold: float = 0.9
     strong: float = 0.99
-    extra: dict = field(default_factory=dict)
+    # Builds {"settings": SettingsCreator, "training": [EM blocking rules],
+    # "deterministic": [rules for the prior]}; None: the resident / unit model below.
+    model: Callable[[EntityKind], dict] | None = None
+    # link_only: mentions are split into Splink input tables by this column.
+    dataset_column: str | None = None
+    one_per_dataset: bool = False
+    u_max_pairs: float = 2e6  # random pairs sampled to estimate u
 
 
 RESIDENT = EntityKind(
@@ -60,6 +72,8 @@ def splink_settings(kind: EntityKind) -> dict:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
+    if kind.model is not None:
+        return kind.model(kind)
     if kind is RESIDENT:
         comparisons = [
             cl.CustomComparison(output_column_name="name", comparison_levels=[
@@ -150,8 +164,12 @@ def _linker(kind: EntityKind, mentions: pd.DataFrame, settings):
     from splink import DuckDBAPI, Linker
 
     db_api = DuckDBAPI()
-    table = db_api.register(_splink_frame(kind, mentions))
-    return Linker(table, settings, log_level=logging.ERROR)
+    frame = _splink_frame(kind, mentions)
+    if kind.dataset_column is None:
+        return Linker(db_api.register(frame), settings, log_level=logging.ERROR)
+    tables = [db_api.register(part, dataset_display_name=str(name))
+              for name, part in frame.groupby(kind.dataset_column, sort=True)]
+    return Linker(tables, settings, log_level=logging.ERROR)
 
 
 def train(kind: EntityKind, mentions: pd.DataFrame, seed: int = 1) -> str:
@@ -160,7 +178,8 @@ def train(kind: EntityKind, mentions: pd.DataFrame, seed: int = 1) -> str:
     linker = _linker(kind, mentions, spec["settings"])
     linker.training.estimate_probability_two_random_records_match(
         spec["deterministic"], recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    linker.training.estimate_u_using_random_sampling(max_pairs=kind.u_max_pairs,
+                                                     seed=seed)
     for rule in spec["training"]:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     return json.dumps(linker.misc.save_model_to_json())
@@ -211,10 +230,12 @@ def explain_pair(kind: EntityKind, left: dict, right: dict, model_json: str) -> 
 class _Clusters:
     """Union-find whose roots carry the attributes the hard constraints check."""
 
-    def __init__(self, attributes: list[np.ndarray]):
+    def __init__(self, attributes: list[np.ndarray], datasets: np.ndarray | None = None):
         self.parent = np.arange(len(attributes[0]))
         self.size = np.ones(len(attributes[0]), dtype=np.int64)
         self.attributes = [list(a) for a in attributes]
+        # With one_per_dataset: the datasets each root's cluster already draws on.
+        self.datasets = None if datasets is None else [{d} for d in datasets]
 
     def find(self, i: int) -> int:
         parent = self.parent
@@ -230,7 +251,7 @@ class _Clusters:
             x, y = values[a], values[b]
             if x is not None and y is not None and x != y:
                 return True
-        return False
+        return self.datasets is not None and not self.datasets[a].isdisjoint(self.datasets[b])
 
     def union(self, a: int, b: int) -> None:
         if self.size[a] < self.size[b]:
@@ -240,6 +261,8 @@ class _Clusters:
         for values in self.attributes:
             if values[a] is None:
                 values[a] = values[b]
+        if self.datasets is not None:
+            self.datasets[a] |= self.datasets[b]
 
 
 def _attribute(values: pd.Series) -> np.ndarray:
@@ -253,7 +276,8 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
     valid = mentions[kind.key_valid].fillna(False).astype(bool).to_numpy()
     key = mentions[kind.key].where(valid)
     attributes = [_attribute(key)] + [_attribute(mentions[c]) for c in kind.conflict_columns]
-    clusters = _Clusters(attributes)
+    clusters = _Clusters(attributes, mentions[kind.dataset_column].to_numpy()
+                         if kind.one_per_dataset else None)
     # Rule 1: a valid identifier is one entity. (Conflicts inside it are the source's word.)
     first_of_key = pd.Series(np.arange(n)).groupby(key.to_numpy()).transform("min")
     for i, j in zip(np.flatnonzero(key.notna().to_numpy()),
