@@ -49,7 +49,7 @@ class SourceError(RuntimeError):
 
 
 # Keys of a source's config section that choose or find the connector, not configure it.
-PIPELINE_KEYS = frozenset({"dialect", "conn_id"})
+PIPELINE_KEYS = {"dialect", "conn_id", "freshness_hours"}  # read by the pipeline, not the client
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ the reason, and a batch failure (volume collapse, schema drift) fails the task a
 nothing. Data Docs are rebuilt under `$GOVSHARE_HOME/data_docs`.
 Then **resolve** links residents and units across all sources (exact on valid ID numbers and
 credit codes, probabilistic with Splink otherwise) and publishes `shared.resident`,
-`shared.unit` and their `*_xref` tables with stable ids.
+`shared.unit` and their `*_xref` tables with stable ids; **publish** loads the latest state
+of tickets, grid events and community workers into their shared tables (history kept), and
+**check_freshness** fails the run when a source is staler than its configured limit.
 
 - Re-running a day replaces that day's landing parts and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
@@ -50,11 +52,17 @@ def department_tables() -> list[str]:
 
 @task(retries=3, retry_exponential_backoff=True, max_active_tis_per_dag=2)
 def extract(source: str) -> dict:
-    """Land `source`'s changes in the data interval."""
+    """Land `source`'s changes in the data interval (a configuration error fails at once)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from govshare.config import ConfigError
     from govshare.pipeline import extract as run_extract
 
     since, until, run_id = _window()
-    return run_extract(source, since, until, run_id)
+    try:
+        return run_extract(source, since, until, run_id)
+    except ConfigError as error:
+        raise AirflowFailException(str(error)) from error
 
 
 @task(retries=2)
@@ -100,6 +108,33 @@ def resolve() -> dict:
     return run_resolve(load_sources(), run_id)
 
 
+@task(retries=2)
+def publish() -> dict:
+    """Publish the day's latest state: shared.hotline_ticket, grid_event, community_worker
+    (with history), resident and unit ids filled from the cross-references."""
+    from govshare.config import load_sources
+    from warehouse.publish import publish as run_publish
+
+    _, _, run_id = _window()
+    return run_publish(load_sources(), run_id)
+
+
+@task  # AirflowFailException skips the retries: staleness is not transient
+def check_freshness() -> None:
+    """Fail loudly when a source is staler than its `freshness_hours` limit."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from govshare.config import load_sources
+    from warehouse.freshness import StaleSourceError
+    from warehouse.freshness import check_freshness as run_check
+
+    _, until, _ = _window()
+    try:
+        run_check(load_sources(), now=until)
+    except StaleSourceError as stale:
+        raise AirflowFailException(str(stale)) from stale
+
+
 def _file_source_group(kind: str):
     @task_group(group_id=kind)
     def group():
@@ -125,7 +160,7 @@ def govshare_daily():
         return validate_load.expand(summary=extract.expand(source=department_tables()))
 
     loaded = [departments()] + [_file_source_group(kind) for kind in FILE_SOURCES]
-    loaded >> resolve()
+    loaded >> resolve() >> publish() >> check_freshness()
 
 
 govshare_daily()

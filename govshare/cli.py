@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="generate a simulated city's sources and ground truth")
-    sim.add_argument("--scale", choices=["tiny", "small", "city"], default="tiny")
+    sim.add_argument("--scale", choices=["tiny", "small", "district", "city"], default="tiny")
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--out", default="var/sim", help="output folder")
     sim.add_argument("--start", help="first simulated day, YYYY-MM-DD (default 2026-11-01)")
@@ -78,9 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from govshare.quarantine import add_quarantine_parser
     from transforms.resolution.explain import add_explain_parser
+    from warehouse.cli import add_access_parser, add_export_parser, add_warehouse_parser
 
     add_quarantine_parser(sub)
     add_explain_parser(sub)
+    add_warehouse_parser(sub)
+    add_access_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

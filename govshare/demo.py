@@ -36,8 +36,8 @@ def demo_sources(sim_dir: Path, home: Path, hotline_url: str) -> dict:
             {"table": "organization.unit_reports", "key": "report_id", "url": departments},
         ],
         "hotline": {"base_url": hotline_url, "token": "${GOVSHARE_HOTLINE_TOKEN}",
-                    "page_size": 500, "max_requests_per_second": 50},
-        "grid": {"root": str(home / "drop")},
+                    "page_size": 500, "max_requests_per_second": 50, "freshness_hours": 36},
+        "grid": {"root": str(home / "drop"), "freshness_hours": 36},
         "rosters": {"root": str(home / "drop")},
     }
 
@@ -57,16 +57,19 @@ def _audit_lines(warehouse_url: str, day_start: datetime) -> list[str]:
             f"quarantined {q:>5,}" for s, r, la, lo, q in rows]
 
 
-def _resolution_line(warehouse_url: str) -> str:
+def _published_lines(warehouse_url: str) -> str:
     import sqlalchemy as sa
 
     engine = sa.create_engine(warehouse_url)
+    tables = ("resident_xref", "resident", "unit_xref", "unit", "hotline_ticket", "grid_event",
+              "community_worker")
     with engine.connect() as conn:
-        counts = [conn.execute(sa.text(f"SELECT count(*) FROM shared.{t}")).scalar()
-                  for t in ("resident_xref", "resident", "unit_xref", "unit")]
+        n = [conn.execute(sa.text(f"SELECT count(*) FROM shared.{t}")).scalar() for t in tables]
     engine.dispose()
-    return (f"Resolved {counts[0]:,} person-bearing records into {counts[1]:,} residents and "
-            f"{counts[2]:,} unit-bearing records into {counts[3]:,} units.")
+    return (f"Resolved {n[0]:,} person-bearing records into {n[1]:,} residents and "
+            f"{n[2]:,} unit-bearing records into {n[3]:,} units.\n"
+            f"Published {n[4]:,} hotline tickets, {n[5]:,} grid events and {n[6]:,} community "
+            "workers (shared.*; docs/data-dictionary.md describes every column).")
 
 
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) -> int:
@@ -114,7 +117,7 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
             for line in _audit_lines(sources["warehouse_url"], day):
                 print(line, flush=True)
     print()
-    print(_resolution_line(sources["warehouse_url"]))
+    print(_published_lines(sources["warehouse_url"]))
     print(f"Done in {time.perf_counter() - began:.0f}s. Outputs:")
     print(f"  simulated sources + ground truth : {sim_dir}")
     print(f"  drop folder (grid, rosters)      : {home / 'drop'}")

@@ -114,8 +114,11 @@ def extract(source: str, since: datetime, until: datetime, run_id: str,
     config = config or cfg.load_sources()
     ws = Workspace(config)
     started = datetime.now(UTC)
-    report = build_connector(source, config).extract(Window(since, until), ws.landing,
-                                                     ws.state, run_id)
+    try:
+        connector = build_connector(source, config)
+    except (KeyError, ValueError, TypeError) as error:  # a wrong sources file: no retry helps
+        raise cfg.ConfigError(f"{source}: bad configuration: {error}") from error
+    report = connector.extract(Window(since, until), ws.landing, ws.state, run_id)
     record_audit(ws, report, started)
     log.info("%s: received %d, landed %d, quarantined %d, watermark %s -> %s", source,
              report.received, report.landed, len(report.quarantined),

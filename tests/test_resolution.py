@@ -93,6 +93,61 @@ def test_units_with_different_valid_usccs_stay_apart():
     assert cluster(UNIT, units, _pairs((0, 1, 0.999)))["label"].nunique() == 2
 
 
+REGISTER, WORKPLACE = "market_regulation.enterprises", "organization.party_members.workplace"
+
+
+def _units(rows) -> pd.DataFrame:
+    from transforms.text import normalize_unit_name
+
+    frame = pd.DataFrame(rows, columns=["source", "name", "uscc", "uscc_valid"])
+    keys = normalize_unit_name(frame["name"])
+    return frame.assign(unit_name_key=keys["unit_name_key"],
+                        parent_name_key=keys["parent_name_key"])
+
+
+def test_a_typed_workplace_joins_the_one_registered_unit_with_its_name_key():
+    units = _units([
+        [REGISTER, "呼和浩特市赛罕区蒙岭德餐饮服务有限公司", "91150105MA7WLG939K", True],
+        [WORKPLACE, "呼市赛罕区蒙岭德餐饮服务有限责任公司", None, False],
+        # Not in the register as a branch: the party member means the registered company.
+        [WORKPLACE, "呼和浩特市赛罕区蒙岭德餐饮服务有限公司呼和浩特分公司", None, False],
+    ])
+    result = cluster(UNIT, units, _pairs())
+    assert result["label"].nunique() == 1
+    assert list(result["match_rule"]) == ["exact_uscc", "exact_name_key", "registered_parent"]
+
+
+def test_a_registered_branch_and_its_parent_stay_apart():
+    units = _units([
+        [REGISTER, "呼和浩特市源泽汽车服务有限公司", "911501037640056966", True],
+        [REGISTER, "呼和浩特市源泽汽车服务有限公司呼和浩特分公司", None, False],
+        [WORKPLACE, "源泽汽车服务有限公司呼市分公司", None, False],
+    ])
+    labels = cluster(UNIT, units, _pairs())["label"].to_numpy()
+    assert labels[2] == labels[1] and labels[1] != labels[0]
+
+
+def test_a_name_key_two_registered_units_share_decides_nothing():
+    units = _units([
+        [REGISTER, "呼和浩特市回民区和记便利店", None, False],
+        [REGISTER, "呼和浩特市赛罕区和记便利店", None, False],
+        [WORKPLACE, "和记便利店", None, False],
+    ])
+    result = cluster(UNIT, units, _pairs())
+    assert result["label"].nunique() == 3
+    assert (result["match_rule"] == "new_entity").all()
+
+
+def test_a_one_to_one_link_takes_one_record_from_each_list():
+    from transforms.resolution.generic import person_kind
+
+    kind = person_kind("dataset")
+    people = pd.DataFrame({"dataset": ["a", "b", "b"], "soc_sec_id": ["1", "2", "3"],
+                           "soc_sec_id_valid": False})
+    labels = cluster(kind, people, _pairs((0, 1, 0.99), (0, 2, 0.98)))["label"].to_numpy()
+    assert labels[0] == labels[1] and labels[2] != labels[0]
+
+
 def _keys(n):
     return pd.Series([f"k{i:03d}" for i in range(n)])
 

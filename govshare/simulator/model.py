@@ -31,6 +31,9 @@ SCALES = {
                   grid_events_per_year=9_000, days=3),
     "small": Scale("small", residents=30_000, units=3_000, tickets_per_year=60_000,
                    grid_events_per_year=45_000, days=5),
+    # One tenth of the city: benchmarks that cannot run the whole city in their time box.
+    "district": Scale("district", residents=350_000, units=30_000, tickets_per_year=120_000,
+                      grid_events_per_year=90_000, days=30),
     "city": Scale("city", residents=3_500_000, units=300_000, tickets_per_year=1_200_000,
                   grid_events_per_year=900_000, days=365),
 }

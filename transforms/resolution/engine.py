@@ -3,12 +3,19 @@ and clustering under hard constraints.
 
 Clustering rules (why: precision first, and no chains through one weak link):
 1. mentions sharing a valid ID number (USCC) form one cluster;
-2. Splink pairs at or above `threshold` are applied in descending probability; a merge is
+3. Splink pairs at or above `threshold` are applied in descending probability; a merge is
    refused when the two clusters carry different valid identifiers, or conflicting birth
    dates or genders (residents);
-3. two clusters that both already hold several mentions merge only through a strong pair
+4. two clusters that both already hold several mentions merge only through a strong pair
    (probability >= `strong`); a weaker pair may only attach a single mention to a cluster;
-4. for a link between datasets that each list an entity at most once (`one_per_dataset`), a
+2. (units) a mention without a valid identifier whose normalised name key is the key of
+   exactly one record of the register (`register_source`: the enterprise register lists every
+   unit) joins that record: an exact key that is unique in the register is rare enough to be
+   decisive. A key shared by two registered units decides nothing (left to Splink). A branch
+   name the register does not hold (XX有限公司呼和浩特分公司 typed for XX有限公司) joins the
+   registered unit its parent key names; a registered branch keeps its own key, so a
+   branch and its parent stay apart;
+3. Splink pairs that each list an entity at most once (`one_per_dataset`), a
    cluster never takes two mentions of the same dataset.
 
 An `EntityKind` carries its own Splink model (`model`), so the same training, scoring and
@@ -46,6 +53,10 @@ class EntityKind:
     dataset_column: str | None = None
     one_per_dataset: bool = False
     u_max_pairs: float = 2e6  # random pairs sampled to estimate u
+    # Rule 2: the source that lists every entity once, and (mention column, register column,
+    # match_rule) tried in order for mentions without a valid identifier.
+    register_source: str | None = None
+    register_keys: tuple[tuple[str, str, str], ...] = ()
 
 
 RESIDENT = EntityKind(
@@ -57,7 +68,10 @@ RESIDENT = EntityKind(
 UNIT = EntityKind(
     "unit", "U", "uscc", "uscc_valid", "exact_uscc", (),
     ("name", "unit_name_key", "parent_name_key", "is_branch", "uscc", "uscc_valid", "phone",
-     "community_code"), threshold=0.5, strong=0.99)
+     "community_code"), threshold=0.5, strong=0.99,
+    register_source="market_regulation.enterprises",
+    register_keys=(("unit_name_key", "unit_name_key", "exact_name_key"),
+                   ("parent_name_key", "unit_name_key", "registered_parent")))
 
 
 def _not_both_keyed(kind: EntityKind, rule: str) -> str:
@@ -270,6 +284,32 @@ def _attribute(values: pd.Series) -> np.ndarray:
                      for v in values.astype(object).where(values.notna(), None)], dtype=object)
 
 
+def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters,
+                   valid: np.ndarray) -> np.ndarray:
+    """Rule 2: mentions joined to the one register record holding their key; the rule that
+    joined each (None where none did)."""
+    joined = np.full(len(mentions), None, dtype=object)
+    if kind.register_source is None or "source" not in mentions.columns:
+        return joined
+    register = (mentions["source"] == kind.register_source).to_numpy()
+    done = valid | register
+    for column, register_column, rule in kind.register_keys:
+        keys = mentions[register_column].where(register)
+        counts = keys.value_counts()
+        unique = register & keys.isin(counts.index[counts == 1]).to_numpy()
+        holder = pd.Series(np.flatnonzero(unique), index=keys[unique].to_numpy())
+        target = mentions[column].map(holder).to_numpy()
+        # A key the register holds (once or more) is decided here: no later, looser rule.
+        present = mentions[column].isin(counts.index).to_numpy()
+        for i in np.flatnonzero(~done & present & pd.notna(target)):
+            a, b = clusters.find(int(i)), clusters.find(int(target[i]))
+            if a != b and not clusters.conflict(a, b):
+                clusters.union(a, b)
+                joined[i] = rule
+        done |= present
+    return joined
+
+
 def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Cluster label, match_rule and match_score per mention (positions of `mentions`)."""
     n = len(mentions)
@@ -286,6 +326,7 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
             a, b = clusters.find(int(i)), clusters.find(int(j))
             if a != b:
                 clusters.union(a, b)
+    register_rule = _join_register(kind, mentions, clusters, valid)
     pairs = pairs.astype({"left": np.int64, "right": np.int64})
     pairs = pairs[~(valid[pairs["left"].to_numpy()] & valid[pairs["right"].to_numpy()])]
     pairs = pairs.sort_values(["match_probability", "left", "right"],
@@ -308,8 +349,9 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
             if not valid[m] and np.isnan(attached[m]):
                 attached[m] = probability
     labels = np.array([clusters.find(i) for i in range(n)])
-    rule = np.where(valid, kind.exact_rule, np.where(np.isnan(attached), "new_entity",
-                                                     "probabilistic"))
-    score = np.where(valid, 1.0, attached)
+    rule = np.where(valid, kind.exact_rule, np.where(
+        register_rule != None, register_rule,  # noqa: E711 (elementwise)
+        np.where(np.isnan(attached), "new_entity", "probabilistic")))
+    score = np.where(valid | (register_rule != None), 1.0, attached)  # noqa: E711
     return pd.DataFrame({"label": labels, "match_rule": rule, "match_score": score},
                         index=mentions.index)

@@ -28,7 +28,8 @@ SCOPE_KEYS = {
     "resident": [("id_number",), ("phone",), ("name_pinyin", "birth_ym"),
                  ("name_pinyin", "community_code"), ("surname_pinyin", "birth_date"),
                  ("name", "street_code")],
-    "unit": [("uscc",), ("unit_name_key",), ("phone",), ("parent_name_key", "community_code")],
+    # parent_name_key: a branch the register lacks joins the registered parent (engine rule 2).
+    "unit": [("uscc",), ("unit_name_key",), ("phone",), ("parent_name_key",)],
 }
 
 

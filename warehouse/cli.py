@@ -1,0 +1,205 @@
+"""`govshare warehouse ...`, `govshare access ...` and `govshare export`: parser adders for
+govshare/cli.py (and `main` to run them alone)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _config() -> dict:
+    from govshare.config import ConfigError, load_sources
+
+    try:
+        return load_sources()
+    except ConfigError:
+        return {}
+
+
+def _url(args) -> str:
+    from warehouse.engine import warehouse_url
+
+    return args.url or _config().get("warehouse_url") or warehouse_url()
+
+
+def _engine(args):
+    from warehouse.engine import create_warehouse_engine
+    from warehouse.schema import create_all
+
+    engine = create_warehouse_engine(_url(args))
+    create_all(engine)
+    return engine
+
+
+def _add_url(parser) -> None:
+    parser.add_argument("--url", help="warehouse SQLAlchemy URL (default: the sources file's "
+                                      "warehouse_url, else GOVSHARE_WAREHOUSE_URL, else DuckDB)")
+
+
+def cmd_upgrade(args) -> int:
+    from warehouse.migrate import upgrade
+
+    print(f"warehouse at revision {upgrade(_url(args), args.revision)}")
+    return 0
+
+
+def cmd_downgrade(args) -> int:
+    from warehouse.migrate import downgrade
+
+    downgrade(_url(args), args.revision)
+    print(f"warehouse downgraded to {args.revision}")
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from warehouse.publish import publish
+
+    config = _config()
+    if args.url:
+        config["warehouse_url"] = args.url
+    print(json.dumps(publish(config, args.run_id, full=args.full), ensure_ascii=False))
+    return 0
+
+
+def cmd_freshness(args) -> int:
+    from warehouse.freshness import StaleSourceError, check_freshness
+
+    config = _config()
+    if args.url:
+        config["warehouse_url"] = args.url
+    try:
+        for item in check_freshness(config):
+            print(f"{item['source']}: {item['hours_since']:.1f} h (limit "
+                  f"{item['limit_hours']:g} h)")
+    except StaleSourceError as stale:
+        print(stale, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_catalogue(args) -> int:
+    from warehouse.catalogue import missing_entries, write_catalogue_outputs
+
+    missing = missing_entries()
+    if missing:
+        print("columns without a catalogue entry: " + ", ".join(missing), file=sys.stderr)
+        return 1
+    engine = _engine(args) if args.apply_comments else None
+    print(json.dumps(write_catalogue_outputs(Path(args.docs), engine)))
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from warehouse.lineage import trace_row
+
+    trace = trace_row(_engine(args), args.table, args.key)
+    if trace is None:
+        print(f"no row {args.key} in shared.{args.table}", file=sys.stderr)
+        return 1
+    print(json.dumps(trace, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def add_warehouse_parser(subparsers) -> None:
+    parser = subparsers.add_parser("warehouse", help="migrate, publish, catalogue, freshness")
+    sub = parser.add_subparsers(dest="warehouse_command", required=True)
+    up = sub.add_parser("upgrade", help="apply the Alembic migrations (idempotent)")
+    _add_url(up)
+    up.add_argument("--revision", default="head")
+    up.set_defaults(func=cmd_upgrade)
+    down = sub.add_parser("downgrade", help="revert migrations down to a revision")
+    _add_url(down)
+    down.add_argument("revision", help="target revision, e.g. base")
+    down.set_defaults(func=cmd_downgrade)
+    pub = sub.add_parser("publish", help="publish staged records into the shared tables")
+    _add_url(pub)
+    pub.add_argument("--run-id", required=True)
+    pub.add_argument("--full", action="store_true", help="reconsider every staged record")
+    pub.set_defaults(func=cmd_publish)
+    fresh = sub.add_parser("freshness", help="fail when a source is staler than its limit")
+    _add_url(fresh)
+    fresh.set_defaults(func=cmd_freshness)
+    cat = sub.add_parser("catalogue", help="generate the data dictionary and COMMENTs")
+    _add_url(cat)
+    cat.add_argument("--docs", default="docs", help="where data-dictionary.md/.html go")
+    cat.add_argument("--apply-comments", action="store_true",
+                     help="also COMMENT ON the tables of the warehouse (PostgreSQL)")
+    cat.set_defaults(func=cmd_catalogue)
+    trace = sub.add_parser("trace", help="where a published row came from (lineage)")
+    _add_url(trace)
+    trace.add_argument("table", help="hotline_ticket, grid_event or community_worker")
+    trace.add_argument("key", help="the row's key (ticket_id, event_id, source_record_id)")
+    trace.set_defaults(func=cmd_trace)
+
+
+def cmd_access_apply(args) -> int:
+    from warehouse.access import apply_access, load_access
+
+    changes = apply_access(_engine(args), load_access(args.access), reason=args.reason)
+    for change in changes:
+        print(change)
+    print(f"{len(changes)} change(s)")
+    return 0
+
+
+def cmd_who_can_see(args) -> int:
+    from warehouse.access import load_access, who_can_see
+
+    frame = who_can_see(_engine(args), load_access(args.access), args.resident_id)
+    print(frame.to_string(index=False) if len(frame) else "no department sees this resident")
+    return 0
+
+
+def add_access_parser(subparsers) -> None:
+    parser = subparsers.add_parser("access", help="department roles, views, grants, audit")
+    sub = parser.add_subparsers(dest="access_command", required=True)
+    apply = sub.add_parser("apply", help="make roles, views and grants match the access file")
+    _add_url(apply)
+    apply.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    apply.add_argument("--reason", required=True, help="why (recorded in audit.grant_log)")
+    apply.set_defaults(func=cmd_access_apply)
+    who = sub.add_parser("who-can-see", help="departments that can see a resident's data")
+    _add_url(who)
+    who.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    who.add_argument("resident_id")
+    who.set_defaults(func=cmd_who_can_see)
+
+
+def cmd_export(args) -> int:
+    from warehouse.access import export_table, load_access
+
+    rows = export_table(_engine(args), load_access(args.access), args.department, args.table,
+                        Path(args.out), args.reason)
+    print(f"{rows} rows written to {args.out} (logged in audit.grant_log)")
+    return 0
+
+
+def add_export_parser(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="export a table as a department sees it (CSV)")
+    _add_url(parser)
+    parser.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    parser.add_argument("--department", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--out", required=True, help="CSV file to write")
+    parser.add_argument("--reason", required=True, help="why (recorded in audit.grant_log)")
+    parser.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govshare")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_warehouse_parser(sub)
+    add_access_parser(sub)
+    add_export_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
