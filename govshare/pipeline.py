@@ -62,13 +62,17 @@ class Workspace:
     """The warehouse engine, landing zone and state store of one configuration."""
 
     def __init__(self, config: dict):
-        from warehouse.engine import create_warehouse_engine
+        from warehouse.engine import create_warehouse_engine, is_duckdb
+        from warehouse.migrate import upgrade
         from warehouse.schema import create_all
         from warehouse.state import StateStore
 
         self.config = config
         self.engine = create_warehouse_engine(config.get("warehouse_url"))
-        create_all(self.engine)
+        if is_duckdb(self.engine):
+            create_all(self.engine)  # the embedded warehouse is created, not migrated
+        else:
+            upgrade(self.engine.url.render_as_string(hide_password=False))
         self.landing = RawLanding(config.get("landing_root") or cfg.home() / "landing")
         self.state = StateStore(self.engine)
 

@@ -23,28 +23,39 @@ def _differences(url: str) -> list:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_schemas": True})
-        diffs = compare_metadata(context, metadata)
+        diffs = compare_metadata(context, _all_metadata())
     engine.dispose()
     # Alembic's own version table is not in the metadata.
     return [d for d in diffs if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 
+def _all_metadata() -> sa.MetaData:
+    """The warehouse's own tables and the resolution's, as the migrations create them."""
+    from transforms.resolution.tables import metadata as resolution
+
+    combined = sa.MetaData()
+    for source in (metadata, resolution):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
 def test_upgrade_downgrade_upgrade_on_an_empty_database(pg_url):
-    assert upgrade(pg_url) == "0001"
-    expected = {t.name for t in metadata.tables.values() if t.schema == "shared"}
+    assert upgrade(pg_url) == "0002"
+    expected = {t.name for t in _all_metadata().tables.values() if t.schema == "shared"}
     assert expected <= _shared_tables(pg_url)
     assert _differences(pg_url) == []  # the migrated schema is what the code defines
 
     downgrade(pg_url, "base")
     assert _shared_tables(pg_url) == set()
-    assert upgrade(pg_url) == "0001"
+    assert upgrade(pg_url) == "0002"
     assert expected <= _shared_tables(pg_url)
 
 
 def test_the_upgrade_command_is_idempotent(pg_url, capsys):
     assert main(["warehouse", "upgrade", "--url", pg_url]) == 0
     assert main(["warehouse", "upgrade", "--url", pg_url]) == 0
-    assert capsys.readouterr().out.count("at revision 0001") == 2
+    assert capsys.readouterr().out.count("at revision 0002") == 2
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ops.alembic_version").scalar() == 1
