@@ -75,6 +75,14 @@ def test_incremental_day_equals_full_with_the_same_model(city):
     counts = resolve(incremental, "day1")
     assert counts["resident"]["mode"] == "incremental"
     assert counts["resident"]["scope"] < counts["resident"]["mentions"] + 2000
+    with engine.connect() as conn:  # golden records keep their history (SCD type 2)
+        current, replaced, published = conn.exec_driver_sql(
+            "SELECT count(*) FILTER (WHERE is_current), count(*) FILTER (WHERE NOT is_current), "
+            "(SELECT count(*) FROM shared.resident) FROM shared.resident_history").one()
+        unclosed = conn.exec_driver_sql(
+            "SELECT count(*) FROM shared.resident_history "
+            "WHERE NOT is_current AND valid_to IS NULL").scalar()
+    assert current == published and replaced > 0 and unclosed == 0
     engine.dispose()
 
     full, full_path = _copy(root, config, "full")

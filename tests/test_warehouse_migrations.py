@@ -41,21 +41,21 @@ def _all_metadata() -> sa.MetaData:
 
 
 def test_upgrade_downgrade_upgrade_on_an_empty_database(pg_url):
-    assert upgrade(pg_url) == "0002"
+    assert upgrade(pg_url) == "0003"
     expected = {t.name for t in _all_metadata().tables.values() if t.schema == "shared"}
     assert expected <= _shared_tables(pg_url)
     assert _differences(pg_url) == []  # the migrated schema is what the code defines
 
     downgrade(pg_url, "base")
     assert _shared_tables(pg_url) == set()
-    assert upgrade(pg_url) == "0002"
+    assert upgrade(pg_url) == "0003"
     assert expected <= _shared_tables(pg_url)
 
 
 def test_the_upgrade_command_is_idempotent(pg_url, capsys):
     assert main(["warehouse", "upgrade", "--url", pg_url]) == 0
     assert main(["warehouse", "upgrade", "--url", pg_url]) == 0
-    assert capsys.readouterr().out.count("at revision 0002") == 2
+    assert capsys.readouterr().out.count("at revision 0003") == 2
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ops.alembic_version").scalar() == 1

@@ -114,6 +114,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
                  full: bool = False, retrain: bool | None = None) -> dict:
     """Resolve one kind (resident / unit) and publish it; returns counts."""
     from warehouse.engine import upsert
+    from warehouse.scd2 import apply_scd2
 
     kind = _kind(name)
     mention_table, entity_table, shared_table, xref_table, history_table, sources = \
@@ -182,11 +183,16 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         emptied = sorted((set(old[id_col].dropna()) - set(gold[id_col])) | set(retired))
         entity_rows = gold[[c.name for c in entity_table.columns if c.name in gold.columns]]
         upsert(conn, entity_rows, f"core.{entity_table.name}", [id_col])
+        versions = tables.metadata.tables[f"shared.{shared_table.name}_history"]
         if emptied:
             conn.execute(sa.update(entity_table).where(entity_table.c[id_col].in_(emptied))
                          .values(retired=True, run_id=run_id))
+            conn.execute(sa.update(versions)
+                         .where(versions.c[id_col].in_(emptied), versions.c.is_current)
+                         .values(valid_to=now, is_current=False))
             conn.execute(sa.delete(shared_table).where(shared_table.c[id_col].in_(emptied)))
-        upsert(conn, _published(name, gold), f"shared.{shared_table.name}", [id_col])
+        apply_scd2(conn, _published(name, gold), f"shared.{shared_table.name}", [id_col],
+                   history=f"shared.{versions.name}", now=now, return_keys=False)
         upsert(conn, scope[["source", "source_record_id", id_col, "match_rule", "match_score"]],
                f"shared.{xref_table.name}", ["source", "source_record_id"])
         if len(history):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from warehouse.schema import history_table
+
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 S = sa.String
@@ -96,6 +98,11 @@ unit = sa.Table(
     sa.Column("uscc", S(18)), sa.Column("entity_type", S(32)), sa.Column("status", S(16)),
     sa.Column("community_code", S(12)), sa.Column("source_count", sa.Integer, nullable=False),
     sa.Column("first_seen", TS), sa.Column("last_seen", TS), schema="shared")
+
+
+# Every version of every golden record (SCD type 2), for consumers who need the past.
+resident_history = history_table(resident)
+unit_history = history_table(unit)
 
 
 def _xref(name: str, id_column: str) -> sa.Table:
