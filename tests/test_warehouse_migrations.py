@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from warehouse.cli import main
+from govshare.cli import main
 from warehouse.migrate import downgrade, upgrade
 from warehouse.schema import metadata
 

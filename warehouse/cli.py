@@ -3,7 +3,6 @@ govshare/cli.py (and `main` to run them alone)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -185,21 +184,3 @@ def add_export_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="CSV file to write")
     parser.add_argument("--reason", required=True, help="why (recorded in audit.grant_log)")
     parser.set_defaults(func=cmd_export)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="govshare")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_warehouse_parser(sub)
-    add_access_parser(sub)
-    add_export_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
