@@ -87,5 +87,5 @@ def person_kind(link_between: str | None = None) -> EntityKind:
     lists that hold each person at most once."""
     columns = FIELDS + ("soc_sec_id_valid",) + ((link_between,) if link_between else ())
     return EntityKind("person", "P", "soc_sec_id", "soc_sec_id_valid", "exact_soc_sec_id",
-                      (), columns, threshold=0.5, strong=0.99, model=_model, u_max_pairs=3e5,
+                      (), columns, threshold=0.5, strong=0.99, model=_model, u_max_pairs=1e5,
                       dataset_column=link_between, one_per_dataset=link_between is not None)
