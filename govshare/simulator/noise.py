@@ -65,7 +65,7 @@ class NoiseRates:
     from online dictionaries carry. Eligible: values with a Chinese character."""
     spreadsheet_number: float = 0.02
     """ID number typed into a spreadsheet cell as a number: shown as 1.50102E+17 or with the
-    digits past the 15th zeroed (150102196503120000). Eligible: all-digit 18-character IDs
+    digits past the 15th zeroed (for example 150102196503120000). Eligible: all-digit 18-character IDs
     (and 15-digit ones, which only take the 1.50102E+14 shape)."""
     spreadsheet_lost_x: float = 0.20
     """Trailing X of an ID number lost in a spreadsheet. Eligible: 17 digits + X/x."""

@@ -336,7 +336,7 @@ def _id_cell(shown: str | None, clean: str) -> Cell:
         return _text(None)
     if SCIENTIFIC.match(shown):
         if clean.isdigit() and shown == excel_general(clean):
-            # The cell keeps the first 15 digits: 150102198805031000 shows as 1.50102E+17.
+            # The cell keeps the first 15 digits: for example 150102198805031000 shows as 1.50102E+17.
             return Cell(shown, int(clean[:15] + "0" * (len(clean) - 15)))
         return Cell(shown, float(shown))
     if len(shown) == 18 and shown.isdigit() and shown != clean and shown.endswith("000"):
