@@ -33,12 +33,6 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_serve_hotline(args) -> int:
-    from govshare.simulator.hotline_server import main
-
-    return main(args.rest) or 0
-
-
 def cmd_demo(args) -> int:
     from govshare.demo import run_demo
 
@@ -64,10 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one noise rate (repeatable)")
     sim.set_defaults(func=cmd_simulate)
 
-    serve = sub.add_parser("serve-hotline", help="serve a simulated 12345 hotline API",
-                           add_help=False)
-    serve.add_argument("rest", nargs=argparse.REMAINDER, help="see `govshare serve-hotline --help`")
-    serve.set_defaults(func=cmd_serve_hotline)
+    # Listed for --help; main() hands its arguments to the server's own parser.
+    sub.add_parser("serve-hotline", help="serve a simulated 12345 hotline API "
+                   "(`govshare serve-hotline --help`)", add_help=False)
 
     demo = sub.add_parser("demo", help="simulate a city and run the pipeline on it end to end")
     demo.add_argument("--home", default="var/demo", help="where the demo writes everything")
@@ -89,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve-hotline"]:
+        from govshare.simulator.hotline_server import main as serve
+
+        return serve(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     from govshare.masking import PersonalDataFilter
 

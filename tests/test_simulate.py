@@ -52,3 +52,12 @@ def test_cli_simulate_with_noise_overrides(tmp_path, capsys):
     # About half of the names that have a traditional form (most do) were converted.
     assert 0.3 < (names["kind"] == "traditional").sum() / residents < 0.6
     assert str(out.resolve()) in capsys.readouterr().out
+
+
+def test_cli_hands_serve_hotline_its_own_options(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as done:
+        main(["serve-hotline", "--help"])
+    assert done.value.code == 0
+    assert "--rate-429" in capsys.readouterr().out
