@@ -77,6 +77,22 @@ def engine(warehouse_url):
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def hotline_out(tmp_path_factory):
+    """A simulated hotline version store (tests/hotline_support.py)."""
+    from hotline_support import build_hotline
+
+    return build_hotline(tmp_path_factory.mktemp("hotline"))
+
+
+@pytest.fixture(scope="module")
+def emitted(hotline_out):
+    """Every ticket version the simulated hotline emitted (test modules may override)."""
+    from hotline_support import load_emitted
+
+    return load_emitted(hotline_out)
+
+
 @pytest.fixture(scope="session")
 def tiny_city():
     from govshare.simulator.city import build_city

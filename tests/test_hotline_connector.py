@@ -10,7 +10,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 import requests
-from hotline_support import TOKEN, build_hotline, expected_window, load_emitted, period_start
+from hotline_support import TOKEN, expected_window, period_start
 
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
@@ -19,16 +19,6 @@ from connectors.rest import RateLimiter, RestClient, RestConfig, SourceError
 from govshare.simulator.hotline_server import Faults, serve_hotline
 
 SOURCE = "hotline.tickets"
-
-
-@pytest.fixture(scope="module")
-def hotline_out(tmp_path_factory):
-    return build_hotline(tmp_path_factory.mktemp("hotline"))
-
-
-@pytest.fixture(scope="module")
-def emitted(hotline_out):
-    return load_emitted(hotline_out)
 
 
 @pytest.fixture

@@ -14,24 +14,12 @@ import pytest
 import requests
 from hotline_support import (
     TOKEN,
-    build_hotline,
     expected_window,
-    load_emitted,
     period_start,
     validate_against_contract,
 )
 
 from govshare.simulator.hotline_server import Faults, serve_hotline
-
-
-@pytest.fixture(scope="module")
-def hotline_out(tmp_path_factory):
-    return build_hotline(tmp_path_factory.mktemp("hotline"))
-
-
-@pytest.fixture(scope="module")
-def emitted(hotline_out):
-    return load_emitted(hotline_out)
 
 
 @pytest.fixture(scope="module")

@@ -201,33 +201,35 @@ grid_event = sa.Table(
     schema="shared",
 )
 
-grid_event_person = sa.Table(
-    "grid_event_person", metadata,
-    sa.Column("event_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("source_record_id", sa.String(128), nullable=False,
-              comment="event_id#index: the key of grid.events.persons"),
+def _grid_event_child(name: str, array: str, *columns: sa.Column) -> sa.Table:
+    """One row per element of a grid event's `persons` / `units` array."""
+    return sa.Table(
+        name, metadata,
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("source_record_id", sa.String(128), nullable=False,
+                  comment=f"event_id#index: the key of grid.events.{array}"),
+        *columns,
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        schema="shared",
+    )
+
+
+grid_event_person = _grid_event_child(
+    "grid_event_person", "persons",
     sa.Column("name", sa.String(128)),
     sa.Column("id_number", sa.String(18)),
     sa.Column("phone", sa.String(32)),
     sa.Column("role", sa.String(32)),
     sa.Column("resident_id", sa.String(64)),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    schema="shared",
 )
 
-grid_event_unit = sa.Table(
-    "grid_event_unit", metadata,
-    sa.Column("event_id", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("source_record_id", sa.String(128), nullable=False,
-              comment="event_id#index: the key of grid.events.units"),
+grid_event_unit = _grid_event_child(
+    "grid_event_unit", "units",
     sa.Column("name", sa.String(256)),
     sa.Column("uscc", sa.String(18)),
     sa.Column("role", sa.String(32)),
     sa.Column("unit_id", sa.String(64)),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    schema="shared",
 )
 
 community_worker = sa.Table(
