@@ -9,6 +9,9 @@ DuckDB scans the DataFrame in place, PostgreSQL gets `COPY ... FROM STDIN`.
 from __future__ import annotations
 
 import os
+import re
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +37,8 @@ def create_warehouse_engine(url: str | None = None) -> sa.Engine:
     if url.startswith("duckdb:///"):
         Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
+    if engine.dialect.name == "duckdb":
+        sa.event.listen(engine, "connect", lambda dbapi_conn, _: configure_duckdb(dbapi_conn))
     with engine.begin() as conn:
         for schema in SCHEMAS:
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -42,6 +47,64 @@ def create_warehouse_engine(url: str | None = None) -> sa.Engine:
 
 def is_duckdb(engine: sa.Engine | sa.Connection) -> bool:
     return engine.dialect.name == "duckdb"
+
+
+def duckdb_memory_limit() -> str:
+    """Memory one DuckDB instance may use before it spills to disk: `GOVSHARE_DUCKDB_MEMORY`
+    (e.g. `6GB`), else a quarter of physical memory. DuckDB's own default (80%) is per
+    instance; the warehouse, the matcher and pandas share one process."""
+    configured = os.environ.get("GOVSHARE_DUCKDB_MEMORY")
+    if configured:
+        return configured
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{physical // 4 // 2**20}MB"
+
+
+def configure_duckdb(connection) -> None:
+    """Bound a DuckDB database's memory and give it a place to spill (a file database spills
+    next to itself; an in-memory one would otherwise fail instead)."""
+    connection.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+    spill = Path(os.environ.get("GOVSHARE_DUCKDB_SPILL")
+                 or Path(tempfile.gettempdir()) / "govshare-duckdb-spill")
+    connection.execute(f"SET temp_directory = '{spill}'")
+
+
+def _duckdb_relation(conn: sa.Connection, sql: str, params: dict | None):
+    """The query as a DuckDB relation on the connection's own transaction (so it sees what
+    the transaction wrote)."""
+    raw = conn.connection.dbapi_connection
+    raw.complete()  # DuckDB refuses new work while an earlier execute()'s result is unread
+    query = re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql) if params else sql
+    return raw.sql(query, params=params or None)
+
+
+def iter_frames(conn: sa.Connection, sql: str, params: dict | None = None,
+                chunk_rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """A query's rows as DataFrames of at most `chunk_rows`, streamed: neither engine's
+    whole result is ever held as Python row objects (DuckDB hands over Arrow batches;
+    PostgreSQL reads through a server-side cursor). `:name` parameters, as in sa.text()."""
+    if is_duckdb(conn):
+        for batch in _duckdb_relation(conn, sql, params).to_arrow_reader(chunk_rows):
+            yield batch.to_pandas()
+        return
+    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+        sa.text(sql), params or {})
+    columns = list(result.keys())
+    empty = True
+    for rows in result.partitions(chunk_rows):
+        empty = False
+        yield pd.DataFrame(rows, columns=columns)
+    if empty:
+        yield pd.DataFrame(columns=columns)
+
+
+def read_frame(conn: sa.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A query's rows as one DataFrame, read as iter_frames reads (for large results, where
+    pd.read_sql would hold every row as Python objects at once)."""
+    if is_duckdb(conn):
+        return _duckdb_relation(conn, sql, params).to_arrow_table().to_pandas()
+    frames = list(iter_frames(conn, sql, params))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def bulk_insert(conn: sa.Connection, frame: pd.DataFrame, table: str) -> int:

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,9 @@ def splink_settings(kind: EntityKind) -> dict:
                  "l.parent_name_key = r.parent_name_key AND l.community_code = r.community_code",
                  "substr(l.unit_name_key, 1, 4) = substr(r.unit_name_key, 1, 4) "
                  "AND l.community_code = r.community_code"]
-        training = [block_on("unit_name_key"), block_on("uscc"), block_on("community_code")]
+        # Between them the two sessions estimate every comparison; a session blocked on the
+        # community would pair every unit of a community (tens of millions at city scale).
+        training = [block_on("unit_name_key"), block_on("uscc")]
         deterministic = ["l.uscc = r.uscc AND l.uscc_valid AND r.uscc_valid"]
     return {"settings": SettingsCreator(
         link_type="dedupe_only", unique_id_column_name="mention_idx",
@@ -161,42 +166,69 @@ def splink_settings(kind: EntityKind) -> dict:
         "training": training, "deterministic": deterministic}
 
 
-def _splink_frame(kind: EntityKind, mentions: pd.DataFrame) -> pd.DataFrame:
+def _splink_frame(kind: EntityKind, mentions: pd.DataFrame) -> pa.Table:
+    """What Splink sees, as an Arrow table: text columns typed as strings with real nulls
+    (never Python objects: a city's mentions would take gigabytes so)."""
     frame = mentions[[c for c in kind.columns if c in mentions.columns]].copy()
     if kind is UNIT:
         frame["street_code"] = frame["community_code"].str[:9]
         frame["district_code"] = frame["community_code"].str[:6]
     frame[kind.key_valid] = frame[kind.key_valid].fillna(False).astype(bool)
-    frame.insert(0, "mention_idx", np.arange(len(frame), dtype=np.int64))
+    columns = {"mention_idx": pa.array(np.arange(len(frame), dtype=np.int64))}
     for column in frame.columns:
-        if frame[column].dtype != bool and column != "mention_idx":
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame
+        values = frame[column]
+        text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        columns[column] = pa.array(values, type=pa.string() if text else None,
+                                   from_pandas=True)
+    return pa.table(columns)
 
 
-def _linker(kind: EntityKind, mentions: pd.DataFrame, settings):
+@contextmanager
+def _linker(kind: EntityKind, mentions: pd.DataFrame, settings) -> Iterator:
+    """A Splink linker over `mentions` on a DuckDB of its own, closed (its tables freed)
+    on leaving."""
+    import duckdb
     from splink import DuckDBAPI, Linker
 
-    db_api = DuckDBAPI()
-    frame = _splink_frame(kind, mentions)
-    if kind.dataset_column is None:
-        return Linker(db_api.register(frame), settings, log_level=logging.ERROR)
-    tables = [db_api.register(part, dataset_display_name=str(name))
-              for name, part in frame.groupby(kind.dataset_column, sort=True)]
-    return Linker(tables, settings, log_level=logging.ERROR)
+    from warehouse.engine import configure_duckdb
+
+    connection = duckdb.connect()
+    try:
+        configure_duckdb(connection)  # bounded memory, spilling to disk beyond it
+        db_api = DuckDBAPI(connection)
+        frame = _splink_frame(kind, mentions)
+        if kind.dataset_column is None:
+            tables = db_api.register(frame)
+        else:
+            datasets = frame[kind.dataset_column]
+            tables = [db_api.register(frame.filter(pc.equal(datasets, name)),
+                                      dataset_display_name=str(name))
+                      for name in sorted(pc.unique(datasets).to_pylist())]
+        # Splink's settings validation only logs warnings, which this log level drops.
+        yield Linker(tables, settings, log_level=logging.ERROR, validate_settings=False)
+    finally:
+        connection.close()
 
 
 def train(kind: EntityKind, mentions: pd.DataFrame, seed: int = 1) -> str:
     """Estimate the model's m and u without labels; returns it as Splink JSON."""
     spec = splink_settings(kind)
-    linker = _linker(kind, mentions, spec["settings"])
-    linker.training.estimate_probability_two_random_records_match(
-        spec["deterministic"], recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=kind.u_max_pairs,
-                                                     seed=seed)
-    for rule in spec["training"]:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
-    return json.dumps(linker.misc.save_model_to_json())
+    with _linker(kind, mentions, spec["settings"]) as linker:
+        linker.training.estimate_probability_two_random_records_match(
+            spec["deterministic"], recall=0.8)
+        # Splink counts u in chunks (a probe, then ten, stopping early once every level is
+        # seen 100 times), which pays off on samples of 1e8+ pairs; on up to a million pairs
+        # the chunks' fixed per-query cost dominates: count them in one query.
+        chunks = {"num_chunks": 1} if kind.u_max_pairs <= 1e6 else {}
+        linker.training.estimate_u_using_random_sampling(max_pairs=kind.u_max_pairs,
+                                                         seed=seed, **chunks)
+        # EM iterates over counts of agreement patterns, not every pair: the same estimates
+        # for a model without term frequencies; with them (as in Splink's Febrl4 tutorial)
+        # EM leaves them out, and scoring still applies them.
+        for rule in spec["training"]:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True)
+        return json.dumps(linker.misc.save_model_to_json())
 
 
 def score_pairs(kind: EntityKind, mentions: pd.DataFrame, model_json: str,
@@ -204,21 +236,24 @@ def score_pairs(kind: EntityKind, mentions: pd.DataFrame, model_json: str,
     """Scored candidate pairs (positions into `mentions`): left, right, match_probability."""
     if len(mentions) < 2:
         return pd.DataFrame({"left": [], "right": [], "match_probability": []})
-    linker = _linker(kind, mentions, json.loads(model_json))
-    pairs = linker.inference.predict(
-        threshold_match_probability=kind.threshold if threshold is None else threshold).as_pandas_dataframe()
-    return pd.DataFrame({"left": pairs["mention_idx_l"].astype(np.int64),
-                         "right": pairs["mention_idx_r"].astype(np.int64),
-                         "match_probability": pairs["match_probability"].astype(float)})
+    with _linker(kind, mentions, json.loads(model_json)) as linker:
+        predictions = linker.inference.predict(
+            threshold_match_probability=kind.threshold if threshold is None else threshold)
+        pairs = predictions.as_duckdbpyrelation().select(
+            "mention_idx_l", "mention_idx_r", "match_probability").to_arrow_table()
+    return pd.DataFrame({"left": pairs["mention_idx_l"].to_numpy().astype(np.int64),
+                         "right": pairs["mention_idx_r"].to_numpy().astype(np.int64),
+                         "match_probability": pairs["match_probability"].to_numpy()
+                         .astype(float)})
 
 
 def explain_pair(kind: EntityKind, left: dict, right: dict, model_json: str) -> pd.DataFrame:
     """Each comparison's level and Bayes factor for two mentions, plus the total."""
     frame = pd.DataFrame([left, right])
     model = json.loads(model_json)
-    linker = _linker(kind, frame, model)
-    records = _splink_frame(kind, frame).to_dict("records")
-    scored = linker.inference.score_pair(records[0], records[1]).as_pandas_dataframe()
+    records = _splink_frame(kind, frame).to_pylist()
+    with _linker(kind, frame, model) as linker:
+        scored = linker.inference.score_pair(records[0], records[1]).as_pandas_dataframe()
     rows = []
     for comparison in model["comparisons"]:
         column = comparison["output_column_name"]
@@ -242,12 +277,14 @@ def explain_pair(kind: EntityKind, left: dict, right: dict, model_json: str) -> 
 # ---- clustering ----------------------------------------------------------------------------
 
 class _Clusters:
-    """Union-find whose roots carry the attributes the hard constraints check."""
+    """Union-find whose roots carry the attributes the hard constraints check, each as an
+    integer code per distinct value (-1: unknown), so that a city's mentions cost a few
+    arrays rather than millions of Python objects."""
 
     def __init__(self, attributes: list[np.ndarray], datasets: np.ndarray | None = None):
         self.parent = np.arange(len(attributes[0]))
         self.size = np.ones(len(attributes[0]), dtype=np.int64)
-        self.attributes = [list(a) for a in attributes]
+        self.attributes = [a.copy() for a in attributes]
         # With one_per_dataset: the datasets each root's cluster already draws on.
         self.datasets = None if datasets is None else [{d} for d in datasets]
 
@@ -260,10 +297,31 @@ class _Clusters:
             parent[i], i = root, parent[i]
         return root
 
+    def roots(self) -> np.ndarray:
+        """Every element's root (pointer jumping over the whole forest at once)."""
+        parent = self.parent
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                return parent.copy()
+            parent = grand
+
+    def join_groups(self, first: np.ndarray, members: np.ndarray) -> None:
+        """Put each of `members` (no two of them joined yet) under `first` (its group's first
+        member); a group's root keeps each attribute's first known value in member order."""
+        moved = members != first
+        self.parent[members[moved]] = first[moved]
+        self.size[:] = np.bincount(self.parent, minlength=len(self.parent))
+        order = np.argsort(first, kind="stable")
+        for values in self.attributes:
+            known = order[values[members[order]] >= 0]
+            _, at = np.unique(first[known], return_index=True)
+            values[first[known[at]]] = values[members[known[at]]]
+
     def conflict(self, a: int, b: int) -> bool:
         for values in self.attributes:
             x, y = values[a], values[b]
-            if x is not None and y is not None and x != y:
+            if x >= 0 and y >= 0 and x != y:
                 return True
         return self.datasets is not None and not self.datasets[a].isdisjoint(self.datasets[b])
 
@@ -273,15 +331,14 @@ class _Clusters:
         self.parent[b] = a
         self.size[a] += self.size[b]
         for values in self.attributes:
-            if values[a] is None:
+            if values[a] < 0:
                 values[a] = values[b]
         if self.datasets is not None:
             self.datasets[a] |= self.datasets[b]
 
 
 def _attribute(values: pd.Series) -> np.ndarray:
-    return np.array([v if isinstance(v, str | bool | np.bool_) else None
-                     for v in values.astype(object).where(values.notna(), None)], dtype=object)
+    return pd.factorize(values.astype(object).where(values.notna(), None))[0].astype(np.int64)
 
 
 def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters,
@@ -319,13 +376,9 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
     clusters = _Clusters(attributes, mentions[kind.dataset_column].to_numpy()
                          if kind.one_per_dataset else None)
     # Rule 1: a valid identifier is one entity. (Conflicts inside it are the source's word.)
-    first_of_key = pd.Series(np.arange(n)).groupby(key.to_numpy()).transform("min")
-    for i, j in zip(np.flatnonzero(key.notna().to_numpy()),
-                    first_of_key[key.notna().to_numpy()].to_numpy()):
-        if i != j:
-            a, b = clusters.find(int(i)), clusters.find(int(j))
-            if a != b:
-                clusters.union(a, b)
+    keyed = np.flatnonzero(key.notna().to_numpy())
+    first_of_key = pd.Series(keyed).groupby(key.iloc[keyed].to_numpy()).transform("min")
+    clusters.join_groups(first_of_key.to_numpy(), keyed)
     register_rule = _join_register(kind, mentions, clusters, valid)
     pairs = pairs.astype({"left": np.int64, "right": np.int64})
     pairs = pairs[~(valid[pairs["left"].to_numpy()] & valid[pairs["right"].to_numpy()])]
@@ -348,7 +401,7 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
         for m in (left, right):
             if not valid[m] and np.isnan(attached[m]):
                 attached[m] = probability
-    labels = np.array([clusters.find(i) for i in range(n)])
+    labels = clusters.roots()
     rule = np.where(valid, kind.exact_rule, np.where(
         register_rule != None, register_rule,  # noqa: E711 (elementwise)
         np.where(np.isnan(attached), "new_entity", "probabilistic")))

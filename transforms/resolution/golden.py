@@ -28,7 +28,8 @@ UNIT_PRIORITY = {m.ENTERPRISES: 0, m.REPORTS: 1, m.WORKPLACE: 2, m.GRID_UNITS: 3
 def _by(frame: pd.DataFrame, id_column: str, order: list[str], ascending: list[bool],
         columns: list[str]) -> pd.DataFrame:
     """First non-null value of each column per entity, in `order`."""
-    ranked = frame.sort_values([id_column, *order], ascending=[True, *ascending])
+    ranked = frame[[id_column, *order, *columns]].sort_values([id_column, *order],
+                                                             ascending=[True, *ascending])
     return ranked.groupby(id_column, sort=True)[columns].first()
 
 

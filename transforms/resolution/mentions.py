@@ -111,18 +111,25 @@ _UNIT_SQL = {
 }
 
 
-def latest_versions(staged: pd.DataFrame) -> pd.DataFrame:
-    """The latest version of each (source, source_record_id) with the first and last time a
-    version of it landed. `staged` has staging.record_version's columns."""
-    con = duckdb.connect()
-    con.register("staged", staged)
-    return con.execute("""
+def latest_sql(sources, since: bool = False) -> str:
+    """SQL (PostgreSQL and DuckDB alike) for the latest staged version of each record of the
+    staged `sources`, with the first and last time a version of it landed, among versions
+    landed up to `:until`; with `since`, only records with a version landed after `:since`.
+    Run in the warehouse, so that no engine holds every version in Python."""
+    names = ", ".join(f"'{s}'" for s in sorted(set(sources)))
+    changed = (f"JOIN (SELECT DISTINCT source, source_record_id FROM staging.record_version "
+               f"WHERE source IN ({names}) AND landed_at > :since AND landed_at <= :until) c "
+               f"USING (source, source_record_id)") if since else ""
+    return f"""
         SELECT source, source_record_id, content_hash, record, first_seen, last_seen FROM (
-          SELECT *, row_number() OVER (PARTITION BY source, source_record_id
-                   ORDER BY record_updated_at DESC NULLS LAST, landed_at DESC) rank,
-                 min(landed_at) OVER (PARTITION BY source, source_record_id) first_seen,
-                 max(landed_at) OVER (PARTITION BY source, source_record_id) last_seen
-          FROM staged) WHERE rank = 1""").df()
+          SELECT r.source, r.source_record_id, r.content_hash, r.record,
+                 row_number() OVER (PARTITION BY r.source, r.source_record_id
+                   ORDER BY r.record_updated_at DESC NULLS LAST, r.landed_at DESC) AS rank,
+                 min(r.landed_at) OVER (PARTITION BY r.source, r.source_record_id) AS first_seen,
+                 max(r.landed_at) OVER (PARTITION BY r.source, r.source_record_id) AS last_seen
+          FROM staging.record_version r {changed}
+          WHERE r.source IN ({names}) AND r.landed_at <= :until) latest
+        WHERE rank = 1"""
 
 
 def _extract(latest: pd.DataFrame, queries: dict[str, str]) -> pd.DataFrame:

@@ -20,6 +20,8 @@ from govshare.masking import mask_id
 from transforms.resolution import engine as eng
 from transforms.resolution import golden, identity, tables
 from transforms.resolution import mentions as mn
+from warehouse.engine import bulk_insert, iter_frames, read_frame, upsert
+from warehouse.scd2 import apply_scd2
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +47,29 @@ def _tables(name: str):
             tables.unit_id_history, mn.UNIT_SOURCES)
 
 
-def _staged(conn: sa.Connection, sources, since) -> pd.DataFrame:
-    staged_sources = sorted({mn.STAGED_SOURCE[s] for s in sources})
-    names = ", ".join(f"'{s}'" for s in staged_sources)
-    if since is None:
-        sql = f"SELECT * FROM staging.record_version WHERE source IN ({names})"
-        return pd.read_sql(sa.text(sql), conn)
-    sql = (f"SELECT r.* FROM staging.record_version r JOIN (SELECT DISTINCT source, "
-           f"source_record_id FROM staging.record_version WHERE source IN ({names}) AND "
-           f"landed_at > :since) c ON c.source = r.source AND "
-           f"c.source_record_id = r.source_record_id")
-    return pd.read_sql(sa.text(sql), conn, params={"since": since})
+def _landed_until(conn: sa.Connection, sources, since) -> datetime | None:
+    """The newest landing among the kind's staged sources (after `since`): this run reads up
+    to it, and the next incremental run starts from it."""
+    names = ", ".join(f"'{s}'" for s in sorted({mn.STAGED_SOURCE[s] for s in sources}))
+    after = " AND landed_at > :since" if since is not None else ""
+    return conn.execute(sa.text(f"SELECT max(landed_at) FROM staging.record_version WHERE "
+                                f"source IN ({names}){after}"), {"since": since}).scalar()
 
 
-def _mentions(name: str, staged: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFrame:
-    latest = mn.latest_versions(staged)
-    if name == "resident":
-        return mn.person_mentions(latest, divisions)
-    return mn.unit_mentions(latest)
+def _mentions(conn: sa.Connection, name: str, sources, since, until,
+              divisions: pd.DataFrame) -> pd.DataFrame:
+    """Mentions of the latest versions of the records landed in (since, until], built chunk by
+    chunk as the warehouse streams them (a city's registers never sit in memory as JSON)."""
+    build = (lambda latest: mn.person_mentions(latest, divisions)) if name == "resident" \
+        else mn.unit_mentions
+    sql = mn.latest_sql({mn.STAGED_SOURCE[s] for s in sources}, since=since is not None)
+    params = {"until": until} | ({"since": since} if since is not None else {})
+    chunks = iter_frames(conn, sql, params) if until is not None else ()
+    parts = [part for part in (build(latest) for latest in chunks if len(latest)) if len(part)]
+    if not parts:
+        return pd.DataFrame(columns=mn.PERSON_COLUMNS if name == "resident"
+                            else mn.UNIT_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
@@ -80,7 +87,6 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
         conn.exec_driver_sql("CREATE TEMP TABLE _scope_keys AS SELECT "
                              + ", ".join(f"{c} AS k{i}" for i, c in enumerate(columns))
                              + f" FROM {table} WHERE false")
-        from warehouse.engine import bulk_insert
         bulk_insert(conn, values.set_axis([f"k{i}" for i in range(len(columns))], axis=1),
                     "_scope_keys")
         on = " AND ".join(f"m.{c} = k.k{i}" for i, c in enumerate(columns))
@@ -91,18 +97,16 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
     if not ids:
         return pd.DataFrame()
     conn.exec_driver_sql("CREATE TEMP TABLE _scope_ids (id VARCHAR)")
-    from warehouse.engine import bulk_insert
     bulk_insert(conn, pd.DataFrame({"id": sorted(ids)}), "_scope_ids")
-    existing = pd.read_sql(sa.text(f"SELECT m.* FROM {table} m JOIN _scope_ids s ON "
-                                   f"m.{id_col} = s.id"), conn)
+    existing = read_frame(conn, f"SELECT m.* FROM {table} m JOIN _scope_ids s ON "
+                                f"m.{id_col} = s.id")
     conn.exec_driver_sql("DROP TABLE _scope_ids")
     return existing
 
 
 def _previous_ids(conn: sa.Connection, name: str, mention_table: sa.Table) -> pd.DataFrame:
-    return pd.read_sql(sa.select(mention_table.c.source, mention_table.c.source_record_id,
-                                 mention_table.c[f"{name}_id"],
-                                 mention_table.c.first_seen), conn)
+    return read_frame(conn, f"SELECT source, source_record_id, {name}_id, first_seen "
+                            f"FROM core.{mention_table.name}")
 
 
 def _model(conn: sa.Connection, name: str) -> str | None:
@@ -110,13 +114,51 @@ def _model(conn: sa.Connection, name: str) -> str | None:
                         .where(tables.resolution_model.c.kind == name)).scalar()
 
 
+def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run_id: str,
+           now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, list[str], set[str], dict]:
+    """Match and cluster `scope`, give its mentions ids and store them in core. Returns the
+    xref rows, the id history, the retired ids, the ids the scope's mentions held before,
+    and counts; everything else it builds (pairs, clusters) is freed on return."""
+    kind = _kind(name)
+    mention_table = _tables(name)[0]
+    id_col = f"{name}_id"
+    model = _model(conn, name)
+    if model is None or train:
+        model = eng.train(kind, scope)
+        upsert(conn, pd.DataFrame([{"kind": name, "settings_json": model,
+                                    "trained_at": now, "run_id": run_id}]),
+               "core.resolution_model", ["kind"])
+    pairs = eng.score_pairs(kind, scope, model)
+    clustered = eng.cluster(kind, scope, pairs)
+    old = scope[["source", "source_record_id"]].merge(
+        _previous_ids(conn, name, mention_table), how="left",
+        on=["source", "source_record_id"])
+    last_issued = conn.execute(sa.select(tables.id_sequence.c.last_issued)
+                               .where(tables.id_sequence.c.kind == name)).scalar() or 0
+    ids, history, retired, last_issued = identity.assign_ids(
+        clustered["label"], scope["source"] + "\x1f" + scope["source_record_id"],
+        old[id_col], kind.prefix, last_issued)
+    scope[id_col] = ids.to_numpy()
+    scope["match_rule"] = clustered["match_rule"].to_numpy()
+    scope["match_score"] = clustered["match_score"].to_numpy()
+    # A record seen before keeps its first sighting.
+    scope["first_seen"] = pd.concat([pd.to_datetime(old["first_seen"], utc=True),
+                                     pd.to_datetime(scope["first_seen"], utc=True)],
+                                    axis=1).min(axis=1)
+    scope["run_id"] = run_id
+    upsert(conn, pd.DataFrame([{"kind": name, "last_issued": last_issued}]),
+           "core.id_sequence", ["kind"])
+    upsert(conn, scope[[c.name for c in mention_table.columns if c.name in scope.columns]],
+           f"core.{mention_table.name}", ["source", "source_record_id"])
+    counts = {"scope": len(scope), "pairs": len(pairs),
+              **{f"rule_{k}": int(v) for k, v in scope["match_rule"].value_counts().items()}}
+    xref = scope[["source", "source_record_id", id_col, "match_rule", "match_score"]].copy()
+    return xref, history, retired, set(old[id_col].dropna()), counts
+
+
 def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: str,
                  full: bool = False, retrain: bool | None = None) -> dict:
     """Resolve one kind (resident / unit) and publish it; returns counts."""
-    from warehouse.engine import upsert
-    from warehouse.scd2 import apply_scd2
-
-    kind = _kind(name)
     mention_table, entity_table, shared_table, xref_table, history_table, sources = \
         _tables(name)
     id_col = f"{name}_id"
@@ -125,62 +167,38 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         state = conn.execute(sa.select(tables.resolution_state.c.landed_until)
                              .where(tables.resolution_state.c.kind == name)).scalar()
         incremental = state is not None and not full
-        staged = _staged(conn, sources, state if incremental else None)
-        landed_until = staged["landed_at"].max() if len(staged) else state
-        delta = _mentions(name, staged, divisions) if len(staged) else pd.DataFrame(
-            columns=mn.PERSON_COLUMNS if name == "resident" else mn.UNIT_COLUMNS)
-        previous = _previous_ids(conn, name, mention_table)
-        if incremental and len(delta):
-            existing = _existing_scope(conn, name, delta, mention_table)
+        since = state if incremental else None
+        newest = _landed_until(conn, sources, since)
+        landed_until = newest if newest is not None else state
+        scope = _mentions(conn, name, sources, since, newest, divisions)
+        delta_count = len(scope)
+        if incremental and len(scope):
+            existing = _existing_scope(conn, name, scope, mention_table)
             if len(existing):
-                keys = set(zip(delta["source"], delta["source_record_id"]))
+                keys = set(zip(scope["source"], scope["source_record_id"]))
                 existing = existing[[k not in keys for k in zip(existing["source"],
                                                                  existing["source_record_id"])]]
-                existing = existing[[c for c in delta.columns if c in existing.columns]]
-            scope = pd.concat([delta, existing], ignore_index=True) if len(existing) else delta
-        else:
-            scope = delta
-        scope = scope.reset_index(drop=True)
-        model = _model(conn, name)
+                existing = existing[[c for c in scope.columns if c in existing.columns]]
+                scope = pd.concat([scope, existing], ignore_index=True)
+            del existing
         if len(scope) == 0:
             return {"kind": name, "mentions": 0, "entities": 0, "mode": "incremental"}
-        if model is None or (retrain if retrain is not None else not incremental):
-            model = eng.train(kind, scope)
-            upsert(conn, pd.DataFrame([{"kind": name, "settings_json": model,
-                                        "trained_at": now, "run_id": run_id}]),
-                   "core.resolution_model", ["kind"])
-        pairs = eng.score_pairs(kind, scope, model)
-        clustered = eng.cluster(kind, scope, pairs)
-        old = scope[["source", "source_record_id"]].merge(
-            previous, how="left", on=["source", "source_record_id"])
-        last_issued = conn.execute(sa.select(tables.id_sequence.c.last_issued)
-                                   .where(tables.id_sequence.c.kind == name)).scalar() or 0
-        ids, history, retired, last_issued = identity.assign_ids(
-            clustered["label"], scope["source"] + "\x1f" + scope["source_record_id"],
-            old[id_col], kind.prefix, last_issued)
-        scope[id_col] = ids.to_numpy()
-        scope["match_rule"] = clustered["match_rule"].to_numpy()
-        scope["match_score"] = clustered["match_score"].to_numpy()
-        # A record seen before keeps its first sighting.
-        scope["first_seen"] = pd.concat([pd.to_datetime(old["first_seen"], utc=True),
-                                         pd.to_datetime(scope["first_seen"], utc=True)],
-                                        axis=1).min(axis=1)
-        scope["run_id"] = run_id
-        upsert(conn, pd.DataFrame([{"kind": name, "last_issued": last_issued}]),
-               "core.id_sequence", ["kind"])
-        stored = scope[[c.name for c in mention_table.columns if c.name in scope.columns]]
-        upsert(conn, stored, f"core.{mention_table.name}", ["source", "source_record_id"])
+        train = retrain if retrain is not None else not incremental
+        xref, history, retired, held_before, counts = _match(
+            conn, name, scope.reset_index(drop=True), train, run_id, now)
+        del scope
         # Entities whose membership this run touched: recompute their golden records from
-        # all their mentions (the scope holds them all).
-        members = pd.read_sql(sa.text(
-            f"SELECT m.* FROM core.{mention_table.name} m WHERE m.{id_col} IN "
-            f"(SELECT DISTINCT {id_col} FROM core.{mention_table.name} WHERE run_id = :run)"),
-            conn, params={"run": run_id})
+        # all their mentions.
+        members = read_frame(
+            conn, f"SELECT m.* FROM core.{mention_table.name} m WHERE m.{id_col} IN "
+            f"(SELECT DISTINCT {id_col} FROM core.{mention_table.name} WHERE run_id = :run)",
+            {"run": run_id})
         gold = golden.resident_golden(members) if name == "resident" else \
             golden.unit_golden(members)
+        del members
         gold["retired"] = False
         gold["run_id"] = run_id
-        emptied = sorted((set(old[id_col].dropna()) - set(gold[id_col])) | set(retired))
+        emptied = sorted((held_before - set(gold[id_col])) | set(retired))
         entity_rows = gold[[c.name for c in entity_table.columns if c.name in gold.columns]]
         upsert(conn, entity_rows, f"core.{entity_table.name}", [id_col])
         versions = tables.metadata.tables[f"shared.{shared_table.name}_history"]
@@ -193,8 +211,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
             conn.execute(sa.delete(shared_table).where(shared_table.c[id_col].in_(emptied)))
         apply_scd2(conn, _published(name, gold), f"shared.{shared_table.name}", [id_col],
                    history=f"shared.{versions.name}", now=now, return_keys=False)
-        upsert(conn, scope[["source", "source_record_id", id_col, "match_rule", "match_score"]],
-               f"shared.{xref_table.name}", ["source", "source_record_id"])
+        upsert(conn, xref, f"shared.{xref_table.name}", ["source", "source_record_id"])
         if len(history):
             upsert(conn, history.assign(changed_at=now, reason=history["reason"] + " in run "
                                         + run_id), f"shared.{history_table.name}",
@@ -203,10 +220,9 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
             upsert(conn, pd.DataFrame([{"kind": name, "landed_until": landed_until,
                                         "run_id": run_id}]), "core.resolution_state", ["kind"])
     counts = {"kind": name, "mode": "incremental" if incremental else "full",
-              "mentions": len(delta), "scope": len(scope), "pairs": len(pairs),
-              "entities": int(gold[id_col].nunique()), "merged": len(retired),
-              "history_rows": len(history),
-              **{f"rule_{k}": int(v) for k, v in scope["match_rule"].value_counts().items()}}
+              "mentions": delta_count, "scope": counts.pop("scope"),
+              "pairs": counts.pop("pairs"), "entities": int(gold[id_col].nunique()),
+              "merged": len(retired), "history_rows": len(history), **counts}
     log.info("resolution %s: %s", name, counts)
     return counts
 
