@@ -27,6 +27,7 @@ from resolution_support import staged_city  # noqa: E402
 from benchmarks.common import bcubed, pairwise, peak_rss_mib, record  # noqa: E402
 from transforms.resolution import mentions as mn  # noqa: E402
 from transforms.resolution.run import resolve  # noqa: E402
+from warehouse.engine import read_frame  # noqa: E402
 
 # Noise on a staged record's field that reaches a mention of another source.
 NOISE_SOURCE = {("market_regulation.enterprises", "legal_rep"): mn.LEGAL_REP,
@@ -74,13 +75,12 @@ def baseline(config: dict, kind: str) -> pd.DataFrame:
 
     engine = sa.create_engine(config["warehouse_url"])
     sources = mn.PERSON_SOURCES if kind == "resident" else mn.UNIT_SOURCES
-    names = ", ".join(f"'{s}'" for s in sorted({mn.STAGED_SOURCE[s] for s in sources}))
     with engine.connect() as conn:
-        staged = pd.read_sql(sa.text(
-            f"SELECT * FROM staging.record_version WHERE source IN ({names})"), conn)
+        until = conn.exec_driver_sql("SELECT max(landed_at) FROM staging.record_version").scalar()
+        latest = read_frame(conn, mn.latest_sql({mn.STAGED_SOURCE[s] for s in sources}),
+                            {"until": until})
     engine.dispose()
-    raw = mn._extract(mn.latest_versions(staged),
-                      mn._PERSON_SQL if kind == "resident" else mn._UNIT_SQL)
+    raw = mn._extract(latest, mn._PERSON_SQL if kind == "resident" else mn._UNIT_SQL)
     identity = ["name", "id_number", "phone"] if kind == "resident" else ["name", "uscc"]
     raw = raw[raw[identity].notna().any(axis=1)].reset_index(drop=True)
     if kind == "resident":

@@ -52,6 +52,23 @@ def test_a_caller_on_a_shared_household_phone_joins_one_member_only():
     assert result.loc[2, "match_score"] == 0.995
 
 
+def test_an_id_numbers_mentions_carry_what_any_of_them_knows_into_the_constraints():
+    a = _id("15010219700101123")
+    people = _people([
+        ["赵敏", a, True, None, None, None, None],  # the first mention knows no birth date
+        ["陈静", None, False, None, None, None, None],
+        ["赵敏", a, True, None, "1970-01-01", "1970-01", "女"],
+        ["赵敏", None, False, "13904710001", "1985-06-01", "1985-06", "女"],  # another 赵敏
+        ["赵敏", None, False, "13904710002", "1970-01-01", "1970-01", "女"],
+    ])
+    result = cluster(RESIDENT, people, _pairs((0, 3, 0.9999), (0, 4, 0.99)))
+    labels = result["label"].to_numpy()
+    assert labels[0] == labels[2] == labels[4]  # one entity, joined by the agreeing caller
+    assert labels[3] != labels[0] and labels[1] != labels[0]  # the other birth date stays out
+    assert result["match_rule"].tolist() == ["exact_id", "new_entity", "exact_id", "new_entity",
+                                             "probabilistic"]
+
+
 def test_a_reused_invalid_id_number_links_nothing_by_itself():
     typo = _id("15010219800101123")[:-1] + "0"  # the same wrong check digit, twice
     assert typo != _id("15010219800101123")
