@@ -104,9 +104,19 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
     return existing
 
 
-def _previous_ids(conn: sa.Connection, name: str, mention_table: sa.Table) -> pd.DataFrame:
-    return read_frame(conn, f"SELECT source, source_record_id, {name}_id, first_seen "
-                            f"FROM core.{mention_table.name}")
+def _stored(conn: sa.Connection, name: str, scope: pd.DataFrame) -> pd.DataFrame:
+    """What core holds of the scope's mentions (id, first sighting, content and link), in
+    the scope's order; nulls for mentions not stored yet."""
+    keys = scope[["source", "source_record_id"]]
+    conn.exec_driver_sql("CREATE TEMP TABLE _scope_mentions (source VARCHAR, "
+                         "source_record_id VARCHAR)")
+    bulk_insert(conn, keys, "_scope_mentions")
+    stored = read_frame(conn, f"SELECT m.source, m.source_record_id, m.{name}_id, m.first_seen, "
+                              f"m.content_hash, m.match_rule, m.match_score "
+                              f"FROM core.{_tables(name)[0].name} m JOIN _scope_mentions k "
+                              f"ON m.source = k.source AND m.source_record_id = k.source_record_id")
+    conn.exec_driver_sql("DROP TABLE _scope_mentions")
+    return keys.merge(stored, how="left", on=["source", "source_record_id"])
 
 
 def _model(conn: sa.Connection, name: str) -> str | None:
@@ -116,9 +126,10 @@ def _model(conn: sa.Connection, name: str) -> str | None:
 
 def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run_id: str,
            now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, list[str], set[str], dict]:
-    """Match and cluster `scope`, give its mentions ids and store them in core. Returns the
-    xref rows, the id history, the retired ids, the ids the scope's mentions held before,
-    and counts; everything else it builds (pairs, clusters) is freed on return."""
+    """Match and cluster `scope`, give its mentions ids and store those whose content, id or
+    link changed. Returns their xref rows, the id history, the retired ids, the ids touched
+    (held by a changed mention before or after) and counts; everything else it builds
+    (pairs, clusters) is freed on return."""
     kind = _kind(name)
     mention_table = _tables(name)[0]
     id_col = f"{name}_id"
@@ -130,9 +141,7 @@ def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run
                "core.resolution_model", ["kind"])
     pairs = eng.score_pairs(kind, scope, model)
     clustered = eng.cluster(kind, scope, pairs)
-    old = scope[["source", "source_record_id"]].merge(
-        _previous_ids(conn, name, mention_table), how="left",
-        on=["source", "source_record_id"])
+    old = _stored(conn, name, scope)
     last_issued = conn.execute(sa.select(tables.id_sequence.c.last_issued)
                                .where(tables.id_sequence.c.kind == name)).scalar() or 0
     ids, history, retired, last_issued = identity.assign_ids(
@@ -146,14 +155,23 @@ def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run
                                      pd.to_datetime(scope["first_seen"], utc=True)],
                                     axis=1).min(axis=1)
     scope["run_id"] = run_id
+    # Most of an incremental scope is re-clustered as it was: rewriting those rows would cost
+    # the warehouse most of the run.
+    same_score = (old["match_score"].to_numpy() == scope["match_score"].to_numpy()) | (
+        old["match_score"].isna().to_numpy() & scope["match_score"].isna().to_numpy())
+    changed = ~((old[id_col].to_numpy() == scope[id_col].to_numpy())
+                & (old["content_hash"].to_numpy() == scope["content_hash"].to_numpy())
+                & (old["match_rule"].to_numpy() == scope["match_rule"].to_numpy()) & same_score)
     upsert(conn, pd.DataFrame([{"kind": name, "last_issued": last_issued}]),
            "core.id_sequence", ["kind"])
-    upsert(conn, scope[[c.name for c in mention_table.columns if c.name in scope.columns]],
+    written = scope[changed]
+    upsert(conn, written[[c.name for c in mention_table.columns if c.name in scope.columns]],
            f"core.{mention_table.name}", ["source", "source_record_id"])
-    counts = {"scope": len(scope), "pairs": len(pairs),
+    touched = set(written[id_col]) | set(old.loc[changed, id_col].dropna())
+    counts = {"scope": len(scope), "pairs": len(pairs), "changed": int(changed.sum()),
               **{f"rule_{k}": int(v) for k, v in scope["match_rule"].value_counts().items()}}
-    xref = scope[["source", "source_record_id", id_col, "match_rule", "match_score"]].copy()
-    return xref, history, retired, set(old[id_col].dropna()), counts
+    xref = written[["source", "source_record_id", id_col, "match_rule", "match_score"]].copy()
+    return xref, history, retired, touched, counts
 
 
 def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: str,
@@ -184,21 +202,23 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         if len(scope) == 0:
             return {"kind": name, "mentions": 0, "entities": 0, "mode": "incremental"}
         train = retrain if retrain is not None else not incremental
-        xref, history, retired, held_before, counts = _match(
-            conn, name, scope.reset_index(drop=True), train, run_id, now)
+        # The warehouse streams rows in no fixed order; clustering breaks ties by position.
+        scope = scope.sort_values(["source", "source_record_id"], ignore_index=True)
+        xref, history, retired, touched, counts = _match(conn, name, scope, train, run_id, now)
         del scope
-        # Entities whose membership this run touched: recompute their golden records from
-        # all their mentions.
-        members = read_frame(
-            conn, f"SELECT m.* FROM core.{mention_table.name} m WHERE m.{id_col} IN "
-            f"(SELECT DISTINCT {id_col} FROM core.{mention_table.name} WHERE run_id = :run)",
-            {"run": run_id})
+        # Entities a changed mention left or joined: recompute their golden records from all
+        # their mentions.
+        conn.exec_driver_sql("CREATE TEMP TABLE _touched (id VARCHAR)")
+        bulk_insert(conn, pd.DataFrame({"id": sorted(touched)}, dtype="str"), "_touched")
+        members = read_frame(conn, f"SELECT m.* FROM core.{mention_table.name} m "
+                                   f"JOIN _touched t ON m.{id_col} = t.id")
+        conn.exec_driver_sql("DROP TABLE _touched")
         gold = golden.resident_golden(members) if name == "resident" else \
             golden.unit_golden(members)
         del members
         gold["retired"] = False
         gold["run_id"] = run_id
-        emptied = sorted((held_before - set(gold[id_col])) | set(retired))
+        emptied = sorted((touched - set(gold[id_col])) | set(retired))
         entity_rows = gold[[c.name for c in entity_table.columns if c.name in gold.columns]]
         upsert(conn, entity_rows, f"core.{entity_table.name}", [id_col])
         versions = tables.metadata.tables[f"shared.{shared_table.name}_history"]
