@@ -76,7 +76,7 @@ def main() -> None:
                         help="output of `govshare simulate --scale city --days 2`")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="govshare-resolution-")
-    lines = ["| run | mentions resolved | entities | seconds (both kinds) | peak memory |",
+    lines = ["| run | mentions resolved | entities (re)built | seconds (both kinds) | peak memory |",
              "|---|---|---|---|---|"]
     staging = []
     for day in (0, 1):

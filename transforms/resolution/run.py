@@ -6,6 +6,11 @@ read; the scope re-clustered is those mentions plus every existing entity that s
 blocking key with them (ID number, phone, name pinyin with birth month or community; USCC,
 unit name key...) and every entity they belonged to. Clustering is local, so re-clustering
 that scope with the stored model gives what a full run with that model would give there.
+
+Either way, only mentions whose id, link or content changed are written, and only the golden
+records of entities they left or joined are rebuilt: a re-run that changes nothing writes
+nothing. Staged records are streamed from the warehouse in chunks and matched on a
+memory-capped DuckDB, so a city's registers never sit in memory as JSON or Python objects.
 """
 
 from __future__ import annotations
