@@ -54,6 +54,9 @@ def test_ids_survive_a_rerun_and_an_incremental_run(city):
     assert resolve(config, "run2")["resident"]["mode"] == "incremental"
     resolve(config, "run3", full=True)
     after = _xref(path)
+    again = resolve(config, "run4", full=True)  # the same records, the same model
+    assert again["resident"]["changed"] == again["unit"]["changed"] == 0
+    assert again["resident"]["entities"] == again["unit"]["entities"] == 0  # none rebuilt
     merged = before.merge(after, on=["source", "source_record_id"], suffixes=("_1", "_3"))
     assert len(merged) == len(before)
     assert (merged["resident_id_1"] == merged["resident_id_3"]).all()

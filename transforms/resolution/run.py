@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -110,18 +111,31 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
 
 
 def _stored(conn: sa.Connection, name: str, scope: pd.DataFrame) -> pd.DataFrame:
-    """What core holds of the scope's mentions (id, first sighting, content and link), in
-    the scope's order; nulls for mentions not stored yet."""
+    """The stored rows of the scope's mentions, in the scope's order (nulls for mentions
+    not stored yet)."""
     keys = scope[["source", "source_record_id"]]
     conn.exec_driver_sql("CREATE TEMP TABLE _scope_mentions (source VARCHAR, "
                          "source_record_id VARCHAR)")
     bulk_insert(conn, keys, "_scope_mentions")
-    stored = read_frame(conn, f"SELECT m.source, m.source_record_id, m.{name}_id, m.first_seen, "
-                              f"m.content_hash, m.match_rule, m.match_score "
-                              f"FROM core.{_tables(name)[0].name} m JOIN _scope_mentions k "
-                              f"ON m.source = k.source AND m.source_record_id = k.source_record_id")
+    stored = read_frame(conn, f"SELECT m.* FROM core.{_tables(name)[0].name} m "
+                              f"JOIN _scope_mentions k ON m.source = k.source "
+                              f"AND m.source_record_id = k.source_record_id")
     conn.exec_driver_sql("DROP TABLE _scope_mentions")
     return keys.merge(stored, how="left", on=["source", "source_record_id"])
+
+
+def _differs(before: pd.DataFrame, after: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows (aligned by position) where any of `columns` differs; two nulls are equal, and
+    numbers compare at the precision the warehouse stores (match_score is a REAL)."""
+    differs = np.zeros(len(after), dtype=bool)
+    for column in columns:
+        old, new = before[column], after[column]
+        if pd.api.types.is_float_dtype(new.dtype):
+            same = np.isclose(old.to_numpy(float), new.to_numpy(float), rtol=1e-6, atol=0)
+        else:
+            same = old.to_numpy() == new.to_numpy()
+        differs |= ~(same | (old.isna().to_numpy() & new.isna().to_numpy()))
+    return differs
 
 
 def _model(conn: sa.Connection, name: str) -> str | None:
@@ -161,17 +175,15 @@ def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run
                                     axis=1).min(axis=1)
     scope["run_id"] = run_id
     # Most of an incremental scope is re-clustered as it was: rewriting those rows would cost
-    # the warehouse most of the run.
-    same_score = (old["match_score"].to_numpy() == scope["match_score"].to_numpy()) | (
-        old["match_score"].isna().to_numpy() & scope["match_score"].isna().to_numpy())
-    changed = ~((old[id_col].to_numpy() == scope[id_col].to_numpy())
-                & (old["content_hash"].to_numpy() == scope["content_hash"].to_numpy())
-                & (old["match_rule"].to_numpy() == scope["match_rule"].to_numpy()) & same_score)
+    # the warehouse most of the run. (Every stored column counts, so a full run after a
+    # change of normalisation rewrites what it changes.)
+    stored_columns = [c.name for c in mention_table.columns if c.name in scope.columns]
+    changed = _differs(old, scope, [c for c in stored_columns if c != "run_id"])
     upsert(conn, pd.DataFrame([{"kind": name, "last_issued": last_issued}]),
            "core.id_sequence", ["kind"])
     written = scope[changed]
-    upsert(conn, written[[c.name for c in mention_table.columns if c.name in scope.columns]],
-           f"core.{mention_table.name}", ["source", "source_record_id"])
+    upsert(conn, written[stored_columns], f"core.{mention_table.name}",
+           ["source", "source_record_id"])
     touched = set(written[id_col]) | set(old.loc[changed, id_col].dropna())
     counts = {"scope": len(scope), "pairs": len(pairs), "changed": int(changed.sum()),
               **{f"rule_{k}": int(v) for k, v in scope["match_rule"].value_counts().items()}}
