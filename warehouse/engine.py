@@ -61,8 +61,8 @@ def duckdb_memory_limit() -> str:
 
 
 def configure_duckdb(connection) -> None:
-    """Bound a DuckDB database's memory and give it a place to spill (a file database spills
-    next to itself; an in-memory one would otherwise fail instead)."""
+    """Bound a DuckDB database's memory and give it one place to spill beyond that (an
+    in-memory database, as Splink's, would otherwise fail instead)."""
     connection.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
     spill = Path(os.environ.get("GOVSHARE_DUCKDB_SPILL")
                  or Path(tempfile.gettempdir()) / "govshare-duckdb-spill")
