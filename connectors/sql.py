@@ -70,9 +70,9 @@ class SqlTableConnector:
         engine = self._engine()
         try:
             with engine.connect() as conn:
-                result = conn.execution_options(stream_results=True,
-                                                yield_per=self.chunk_rows).execute(
-                    self._query(engine, lower), {"lower": lower, "upper": upper})
+                result = conn.execute(
+                    self._query(engine, lower), {"lower": lower, "upper": upper},
+                    execution_options={"stream_results": True, "yield_per": self.chunk_rows})
                 columns = list(result.keys())
                 for n, rows in enumerate(result.partitions(self.chunk_rows)):
                     frame = pd.DataFrame(rows, columns=columns)

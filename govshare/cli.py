@@ -36,7 +36,8 @@ def cmd_simulate(args) -> int:
 def cmd_demo(args) -> int:
     from govshare.demo import run_demo
 
-    return run_demo(home=Path(args.home), scale=args.scale, days=args.days, seed=args.seed)
+    return run_demo(home=Path(args.home), scale=args.scale, days=args.days, seed=args.seed,
+                    warehouse=args.warehouse, reset_warehouse=args.reset_warehouse)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["tiny", "small"], default="small")
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--warehouse", choices=["duckdb", "postgres"], default="duckdb",
+                      help="duckdb: a file in --home; postgres: the (empty) database named by "
+                           "GOVSHARE_WAREHOUSE_URL")
+    demo.add_argument("--reset-warehouse", action="store_true",
+                      help="with --warehouse postgres: drop the govshare schemas there first")
     demo.set_defaults(func=cmd_demo)
 
     from govshare.quarantine import add_quarantine_parser
@@ -95,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=[handler])
-    return args.func(args)
+    from govshare.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as error:  # a wrong setting: say which, without a traceback
+        print(f"govshare {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy.engine import make_url as sa_url
 
 START = date(2026, 11, 1)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -21,11 +22,13 @@ def _step(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def demo_sources(sim_dir: Path, home: Path, hotline_url: str) -> dict:
-    """The sources file for the simulated city (the token comes from the environment)."""
+def demo_sources(sim_dir: Path, home: Path, hotline_url: str,
+                 warehouse_url: str | None = None) -> dict:
+    """The sources file for the simulated city (the token comes from the environment); the
+    warehouse is a DuckDB file in `home` unless `warehouse_url` names another."""
     departments = f"duckdb:///{sim_dir / 'departments.duckdb'}"
     return {
-        "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
+        "warehouse_url": warehouse_url or f"duckdb:///{home / 'warehouse.duckdb'}",
         "landing_root": str(home / "landing"),
         "data_docs_dir": str(home / "data_docs"),
         "reference": {"root": str(sim_dir / "reference")},
@@ -72,12 +75,45 @@ def _published_lines(warehouse_url: str) -> str:
             "workers (shared.*; docs/data-dictionary.md describes every column).")
 
 
-def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) -> int:
+def _warehouse_for_demo(warehouse: str, reset: bool) -> str | None:
+    """The warehouse URL the demo writes to: None for the embedded DuckDB file in its home,
+    else GOVSHARE_WAREHOUSE_URL, which must name an empty warehouse (or be reset)."""
+    if warehouse == "duckdb":
+        return None
+    from govshare.config import ConfigError
+    from warehouse.engine import SCHEMAS
+
+    url = os.environ.get("GOVSHARE_WAREHOUSE_URL", "")
+    if not url.startswith("postgresql"):
+        raise ConfigError("govshare demo --warehouse postgres writes to GOVSHARE_WAREHOUSE_URL, "
+                          "which must be a postgresql+psycopg:// URL (it is "
+                          f"{'unset' if not url else 'another kind of URL'})")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            present = set(sa.inspect(conn).get_schema_names()) & set(SCHEMAS)
+            if present and not reset:
+                raise ConfigError(
+                    f"the warehouse at {engine.url.render_as_string(hide_password=True)} "
+                    f"already has the schemas {', '.join(sorted(present))}: the demo needs an "
+                    "empty one (pass --reset-warehouse to drop them first)")
+            for schema in sorted(present):
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        engine.dispose()
+    return url
+
+
+def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
+             warehouse: str = "duckdb", reset_warehouse: bool = False) -> int:
     from govshare import airflow_local
     from govshare.simulator.delivery import deliver
     from govshare.simulator.hotline_server import serve_hotline
     from govshare.simulator.run import simulate
 
+    warehouse_url = _warehouse_for_demo(warehouse, reset_warehouse)
     home = home.resolve()
     if home.exists():
         shutil.rmtree(home)
@@ -86,12 +122,13 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
     _step(f"1/4 simulating a {scale} city, seed {seed}, {days} days from {START} -> {sim_dir}")
     simulate(sim_dir, scale=scale, seed=seed, start=START, days=days,
              progress=lambda m: print(f"    {m}", flush=True))
+    _step(f"    simulated in {time.perf_counter() - began:.1f}s")
 
     os.environ["GOVSHARE_HOTLINE_TOKEN"] = secrets.token_urlsafe(24)
     with serve_hotline(sim_dir / "hotline" / "tickets.sqlite",
                        token=os.environ["GOVSHARE_HOTLINE_TOKEN"]) as server:
         _step(f"2/4 12345 hotline API serving on {server.url}")
-        sources = demo_sources(sim_dir, home, server.url)
+        sources = demo_sources(sim_dir, home, server.url, warehouse_url)
         sources_file = home / "sources.yaml"
         sources_file.write_text(yaml.safe_dump(sources, allow_unicode=True, sort_keys=False),
                                 encoding="utf-8")
@@ -122,7 +159,11 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42) ->
     print(f"  simulated sources + ground truth : {sim_dir}")
     print(f"  drop folder (grid, rosters)      : {home / 'drop'}")
     print(f"  raw landing zone                 : {home / 'landing'}")
-    print(f"  embedded warehouse (DuckDB)      : {home / 'warehouse.duckdb'}")
+    if warehouse_url:
+        shown = sa_url(warehouse_url).render_as_string(hide_password=True)
+        print(f"  warehouse (PostgreSQL)           : {shown}")
+    else:
+        print(f"  embedded warehouse (DuckDB)      : {home / 'warehouse.duckdb'}")
     print(f"  sources configuration            : {home / 'sources.yaml'}")
     print(f"  Airflow home (logs, metadata DB) : {home / 'airflow'}")
     print(f"  quarantine                       : govshare quarantine list  (with "

@@ -8,36 +8,20 @@ Where a server is unreachable the test is skipped, except with GOVSHARE_REQUIRE_
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 import sqlalchemy as sa
+from db_support import drop_pg_database, new_pg_database, unavailable
 
-PG_ADMIN_URL = os.environ.get("GOVSHARE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("GOVSHARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
-
-
-def _unavailable(what: str, error: Exception):
-    message = f"{what} unreachable: {type(error).__name__}"
-    if os.environ.get("GOVSHARE_REQUIRE_SERVERS") == "1":
-        pytest.fail(message + " (GOVSHARE_REQUIRE_SERVERS=1)")
-    pytest.skip(message)
 
 
 @pytest.fixture
 def pg_url():
     """URL of a fresh, empty PostgreSQL database."""
-    name = f"govshare_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.OperationalError as error:
-        _unavailable("PostgreSQL", error)
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    url = new_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture
@@ -49,7 +33,7 @@ def mariadb_url():
         with admin.connect():
             pass
     except sa.exc.OperationalError as error:
-        _unavailable("MariaDB", error)
+        unavailable("MariaDB", error)
     yield MARIADB_ADMIN_URL + "?charset=utf8mb4"
     with admin.begin() as conn:
         for schema in ("civil_affairs", "market_regulation", "organization"):
@@ -57,12 +41,27 @@ def mariadb_url():
     admin.dispose()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+WAREHOUSE_ENGINES = ["duckdb", "postgres"]
+
+
+@pytest.fixture(params=WAREHOUSE_ENGINES)
 def warehouse_url(request, tmp_path):
     """Each warehouse test runs on the embedded engine and on PostgreSQL."""
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module", params=WAREHOUSE_ENGINES)
+def module_warehouse_url(request, tmp_path_factory):
+    """An empty warehouse shared by one module's tests, on each engine in turn (for the
+    expensive multi-day fixtures: the module runs once per engine)."""
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path_factory.mktemp('warehouse') / 'warehouse.duckdb'}"
+        return
+    url = new_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture

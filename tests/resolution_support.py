@@ -1,5 +1,6 @@
 """A simulated city extracted and validated through `govshare.pipeline` (no Airflow), for the
-resolution tests and benchmarks: the pattern of tests/test_pipeline_e2e.py without faults."""
+resolution tests, the engine-parity tests and the benchmarks: the pattern of
+tests/test_pipeline_e2e.py without faults."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from govshare import pipeline
 from govshare.simulator.delivery import deliver
 from govshare.simulator.departments import TABLES
-from govshare.simulator.hotline_server import serve_hotline
+from govshare.simulator.hotline_server import NO_FAULTS, serve_hotline
 from govshare.simulator.run import simulate
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -19,17 +20,48 @@ TOKEN = "resolution-token-not-secret"
 
 def staged_city(root: Path, scale: str = "tiny", seed: int = 7, days: int = 2,
                 start: date = date(2026, 11, 2), run_days: int | None = None,
-                progress=lambda m: None) -> tuple[dict, Path]:
+                progress=lambda m: None, warehouse_url: str | None = None) -> tuple[dict, Path]:
     """Simulate `days` days and run extraction + validation for each of `run_days` daily
-    windows (default `days`). Returns (config, simulation directory)."""
+    windows (default `days`) into `warehouse_url` (default: a DuckDB file under `root`).
+    Returns (config, simulation directory)."""
     root = Path(root)
     sim = root / "sim"
     simulate(sim, scale=scale, seed=seed, start=start, days=days, progress=progress)
+    config = run_city(sim, root, start, run_days or days, warehouse_url=warehouse_url,
+                      progress=progress)
+    return config, sim
+
+
+def run_city(sim: Path, root: Path, start: date, days: int, warehouse_url: str | None = None,
+             resolve_and_publish: bool = False, faults=None, progress=lambda m: None,
+             timings: dict | None = None) -> dict:
+    """Run the daily pipeline over the simulated city in `sim` for `days` daily windows from
+    `start`: delivery, then extract and validate each source, then (with
+    `resolve_and_publish`) resolution and publication, as the daily DAG orders them. The
+    landing zone, drop folder and default DuckDB warehouse live under `root`; `timings`
+    collects seconds per stage. Returns the sources config (without the hotline, whose
+    server stops on return)."""
+    import time
+
+    from transforms.resolution.run import resolve
+    from warehouse.publish import publish
+
+    root = Path(root)
+    timings = timings if timings is not None else {}
+
+    def timed(stage, call, *args):
+        began = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - began
+
     departments = f"duckdb:///{sim / 'departments.duckdb'}"
     day0 = datetime.combine(start, datetime.min.time(), tzinfo=TZ)
-    with serve_hotline(sim / "hotline" / "tickets.sqlite", token=TOKEN) as server:
+    with serve_hotline(sim / "hotline" / "tickets.sqlite", token=TOKEN,
+                       faults=faults or NO_FAULTS) as server:
         config = {
-            "warehouse_url": f"duckdb:///{root / 'warehouse.duckdb'}",
+            "warehouse_url": warehouse_url or f"duckdb:///{root / 'warehouse.duckdb'}",
             "landing_root": str(root / "landing"),
             "reference": {"root": str(sim / "reference")},
             "data_docs_dir": str(root / "data_docs"),
@@ -37,18 +69,23 @@ def staged_city(root: Path, scale: str = "tiny", seed: int = 7, days: int = 2,
             "departments": [{"table": t, "key": k, "url": departments}
                             for t, (_, k) in TABLES.items()],
             "hotline": {"base_url": server.url, "token": TOKEN, "page_size": 1000,
-                        "max_requests_per_second": 1000},
+                        "max_requests_per_second": 1000, "backoff_base": 0.01,
+                        "backoff_max": 0.05, "max_retries": 12},
             "grid": {"root": str(root / "drop")},
             "rosters": {"root": str(root / "drop")},
         }
-        for day in range(run_days or days):
+        for day in range(days):
             since, until = day0 + timedelta(days=day), day0 + timedelta(days=day + 1)
             deliver(sim, root / "drop", until + timedelta(hours=2))
+            run_id = f"day{day}"
             for source in pipeline.source_names(config):
-                run_id = f"day{day}"
-                pipeline.extract(source, since, until, run_id, config)
-                pipeline.validate_and_load(source, until.date() - timedelta(days=1), run_id,
-                                           config)
+                timed("extract", pipeline.extract, source, since, until, run_id, config)
+                timed("validate_load", pipeline.validate_and_load, source,
+                      until.date() - timedelta(days=1), run_id, config)
                 progress(f"day {day}: {source}")
+            if resolve_and_publish:
+                timed("resolve", resolve, config, run_id)
+                timed("publish", publish, config, run_id)
+                progress(f"day {day}: resolved and published")
     config.pop("hotline")
-    return config, sim
+    return config

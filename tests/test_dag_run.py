@@ -1,6 +1,6 @@
 """The daily DAG end to end through Airflow's own runner (`dag.test()`, SQLite metadata DB):
 normal days load, and a day on which the grid vendor delivers 40% of its export fails the
-DAG loudly and stages nothing from that batch.
+DAG loudly and stages nothing from that batch. Runs on each warehouse engine.
 
 Airflow reads its configuration at import, so the run happens in a child interpreter."""
 
@@ -23,14 +23,14 @@ SCRIPT = textwrap.dedent('''
     from govshare.simulator.hotline_server import serve_hotline
     from govshare.simulator.run import simulate
 
-    home = Path(sys.argv[1])
+    home, warehouse_url = Path(sys.argv[1]), sys.argv[2]
     start, days = date(2026, 11, 1), 4
     simulate(home / "sim", "tiny", seed=5, start=start, days=days, progress=lambda m: None)
     os.environ["GOVSHARE_HOTLINE_TOKEN"] = "dag-test-token"
     results = []
     with serve_hotline(home / "sim" / "hotline" / "tickets.sqlite",
                        token="dag-test-token") as server:
-        sources = demo_sources(home / "sim", home, server.url)
+        sources = demo_sources(home / "sim", home, server.url, warehouse_url)
         sources["volume_check"] = {"min_runs": 2, "min_median": 10}
         (home / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True))
         os.environ.update({"GOVSHARE_HOME": str(home),
@@ -58,9 +58,9 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_daily_dag_loads_days_and_fails_loudly_on_a_volume_collapse(tmp_path):
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True,
-                          text=True, timeout=600)
+def test_daily_dag_loads_days_and_fails_loudly_on_a_volume_collapse(tmp_path, warehouse_url):
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), warehouse_url],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     states = json.loads(done.stdout.strip().splitlines()[-1])
     assert states[:-1] == ["success"] * (len(states) - 1)
@@ -68,7 +68,7 @@ def test_daily_dag_loads_days_and_fails_loudly_on_a_volume_collapse(tmp_path):
 
     import sqlalchemy as sa
 
-    engine = sa.create_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
         audit = conn.execute(sa.text(
             "SELECT run_id, records_landed, records_loaded FROM shared.load_audit "

@@ -2,7 +2,7 @@
 faults switched on. Every record the simulator emitted must be in the raw landing zone
 exactly once per version, or in quarantine with a reason — counted against the simulator's
 own record of what it emitted. A run killed mid-window and re-run loses and duplicates
-nothing."""
+nothing. Every test runs on each warehouse engine (DuckDB and PostgreSQL)."""
 
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from db_support import drop_pg_database, new_pg_database
 
 from connectors.landing import RawLanding, content_hashes
 from govshare import pipeline
@@ -37,7 +38,7 @@ def _windows(start):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, module_warehouse_url):
     """Simulate, then run every source day by day, crashing the hotline once mid-window."""
     root = tmp_path_factory.mktemp("e2e")
     manifest = simulate(root / "sim", scale="tiny", seed=7, start=START, days=DAYS,
@@ -47,7 +48,7 @@ def run(tmp_path_factory):
     with serve_hotline(root / "sim" / "hotline" / "tickets.sqlite", token=TOKEN,
                        faults=FAULTS) as server:
         config = {
-            "warehouse_url": f"duckdb:///{root / 'warehouse.duckdb'}",
+            "warehouse_url": module_warehouse_url,
             "landing_root": str(root / "landing"),
             "reference": {"root": str(root / "sim" / "reference")},
             "data_docs_dir": str(root / "data_docs"),
@@ -208,11 +209,11 @@ def test_every_run_of_every_source_is_audited(run):
     assert staged[0] == staged[1] > 0
 
 
-def _land_in_order(root, sim, order, tag) -> dict[str, set]:
+def _land_in_order(root, sim, order, tag, warehouse_url) -> dict[str, set]:
     """Extract every source over the given window order into a landing of its own."""
     with serve_hotline(sim / "hotline" / "tickets.sqlite", token=TOKEN) as server:
         config = {
-            "warehouse_url": f"duckdb:///{root / f'{tag}.duckdb'}",
+            "warehouse_url": warehouse_url,
             "landing_root": str(root / f"landing-{tag}"),
             "departments": [{"table": t, "key": k, "url": f"duckdb:///{sim / 'departments.duckdb'}"}
                             for t, (_, k) in TABLES.items()],
@@ -232,8 +233,18 @@ def _land_in_order(root, sim, order, tag) -> dict[str, set]:
 def test_backfill_lands_the_same_versions_as_day_by_day(run, tmp_path):
     """A range re-run out of order (a backfill after a later day already ran) ends with the
     same record versions in the landing zone as running the days in order."""
-    root, _, _ = run
-    in_order = _land_in_order(tmp_path, root / "sim", range(RUN_DAYS), "daily")
-    shuffled = _land_in_order(tmp_path, root / "sim", [3, 0, 6, 1, 2, 5, 4], "backfill")
+    root, config, _ = run
+    postgres = not config["warehouse_url"].startswith("duckdb")
+    urls = {tag: new_pg_database() if postgres else f"duckdb:///{tmp_path / f'{tag}.duckdb'}"
+            for tag in ("daily", "backfill")}
+    try:
+        in_order = _land_in_order(tmp_path, root / "sim", range(RUN_DAYS), "daily",
+                                  urls["daily"])
+        shuffled = _land_in_order(tmp_path, root / "sim", [3, 0, 6, 1, 2, 5, 4], "backfill",
+                                  urls["backfill"])
+    finally:
+        if postgres:
+            for url in urls.values():
+                drop_pg_database(url)
     assert in_order == shuffled
     assert all(in_order.values())

@@ -1,11 +1,10 @@
 """Resolution on a simulated tiny city staged through govshare.pipeline: stable ids across
 runs, incremental equals full, precision against the ground truth, explain output."""
 
-import shutil
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from db_support import clone_warehouse
 from resolution_support import staged_city
 
 from expectations.reference import load_reference
@@ -17,23 +16,21 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
+def city(tmp_path_factory, module_warehouse_url):
+    """A tiny city staged into each warehouse engine in turn."""
     root = tmp_path_factory.mktemp("resolution")
-    config, sim = staged_city(root, scale="tiny", days=2)
+    config, sim = staged_city(root, scale="tiny", days=2, warehouse_url=module_warehouse_url)
     return root, config, sim
 
 
 def _copy(root, config, name):
-    path = root / f"{name}.duckdb"
-    shutil.copy(root / "warehouse.duckdb", path)
-    wal = root / "warehouse.duckdb.wal"  # DuckDB's not yet checkpointed writes
-    if wal.exists():
-        shutil.copy(wal, path.with_name(path.name + ".wal"))
-    return {**config, "warehouse_url": f"duckdb:///{path}"}, path
+    """A copy of the staged warehouse for one test: (its config, its URL)."""
+    url = clone_warehouse(config["warehouse_url"], root, name)
+    return {**config, "warehouse_url": url}, url
 
 
-def _xref(path, kind="resident"):
-    engine = sa.create_engine(f"duckdb:///{path}")
+def _xref(url, kind="resident"):
+    engine = sa.create_engine(url)
     with engine.connect() as conn:
         frame = pd.read_sql(sa.text(f"SELECT * FROM shared.{kind}_xref"), conn)
     engine.dispose()
@@ -47,13 +44,13 @@ def _partition(xref, id_column):
 
 def test_ids_survive_a_rerun_and_an_incremental_run(city):
     root, config, _ = city
-    config, path = _copy(root, config, "rerun")
+    config, url = _copy(root, config, "rerun")
     first = resolve(config, "run1")
-    before = _xref(path)
+    before = _xref(url)
     assert first["resident"]["mode"] == "full"
     assert resolve(config, "run2")["resident"]["mode"] == "incremental"
     resolve(config, "run3", full=True)
-    after = _xref(path)
+    after = _xref(url)
     again = resolve(config, "run4", full=True)  # the same records, the same model
     assert again["resident"]["changed"] == again["unit"]["changed"] == 0
     assert again["resident"]["entities"] == again["unit"]["entities"] == 0  # none rebuilt
@@ -65,8 +62,8 @@ def test_ids_survive_a_rerun_and_an_incremental_run(city):
 
 def test_incremental_day_equals_full_with_the_same_model(city):
     root, config, _ = city
-    incremental, inc_path = _copy(root, config, "incremental")
-    engine = sa.create_engine(incremental["warehouse_url"])
+    incremental, inc_url = _copy(root, config, "incremental")
+    engine = sa.create_engine(inc_url)
     with engine.begin() as conn:  # hold back day 1 and resolve day 0 alone
         conn.exec_driver_sql("CREATE TABLE held AS SELECT * FROM staging.record_version "
                              "WHERE run_id = 'day1'")
@@ -88,8 +85,8 @@ def test_incremental_day_equals_full_with_the_same_model(city):
     assert current == published and replaced > 0 and unclosed == 0
     engine.dispose()
 
-    full, full_path = _copy(root, config, "full")
-    full_engine = sa.create_engine(full["warehouse_url"])
+    full, full_url = _copy(root, config, "full")
+    full_engine = sa.create_engine(full_url)
     tables.create_all(full_engine)
     with full_engine.begin() as conn:
         conn.execute(tables.resolution_model.insert(), model.to_dict("records"))
@@ -98,27 +95,27 @@ def test_incremental_day_equals_full_with_the_same_model(city):
         resolve_kind(full_engine, kind, divisions, "full", full=True, retrain=False)
     full_engine.dispose()
     for kind in ("resident", "unit"):
-        assert _partition(_xref(inc_path, kind), f"{kind}_id") == \
-            _partition(_xref(full_path, kind), f"{kind}_id"), kind
+        assert _partition(_xref(inc_url, kind), f"{kind}_id") == \
+            _partition(_xref(full_url, kind), f"{kind}_id"), kind
 
 
 def test_precision_against_ground_truth(city):
     root, config, sim = city
-    config, path = _copy(root, config, "truth")
+    config, url = _copy(root, config, "truth")
     resolve(config, "run1")
     for kind, truth_key in (("resident", "person_key"), ("unit", "unit_key")):
         suffix = "persons" if kind == "resident" else "units"
         truth = pd.concat([pd.read_parquet(f) for f in (sim / "truth").glob(f"*_{suffix}.parquet")])
-        joined = _xref(path, kind).merge(truth, on=["source", "source_record_id"])
+        joined = _xref(url, kind).merge(truth, on=["source", "source_record_id"])
         impure = joined.groupby(f"{kind}_id")[truth_key].nunique()
         assert (impure == 1).mean() > 0.995, kind
 
 
 def test_explain_shows_each_comparison(city):
     root, config, _ = city
-    config, path = _copy(root, config, "explain")
+    config, url = _copy(root, config, "explain")
     resolve(config, "run1")
-    xref = _xref(path)
+    xref = _xref(url)
     linked = xref[xref["match_rule"] == "probabilistic"].iloc[0]
     anchor = xref[(xref["resident_id"] == linked["resident_id"])
                   & (xref["match_rule"] == "exact_id")].iloc[0]

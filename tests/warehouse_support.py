@@ -100,3 +100,65 @@ def table(engine: sa.Engine, name: str, order: str) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(f"SELECT * FROM {name} ORDER BY {order}")
         return pd.DataFrame(rows.all(), columns=list(rows.keys()))
+
+
+# Columns that record when the pipeline did something (wall-clock time of the run), not what
+# the data says: they differ between any two runs and are left out of state comparisons.
+PROCESSING_TIME_COLUMNS = {"loaded_at", "landed_at", "valid_from", "valid_to",
+                           "quarantined_at", "started_at", "ended_at", "replayed_at",
+                           "trained_at", "recorded_at",
+                           # a golden record's first and last landing
+                           "first_seen", "last_seen"}
+
+
+def published_state(url: str, schemas: tuple[str, ...] = ("shared",)) -> dict[str, pd.DataFrame]:
+    """Every table of `schemas` as a DataFrame comparable across engines: processing-time
+    columns dropped, timestamps as UTC ISO text, numbers as floats rounded to 9 places, rows
+    sorted on every column."""
+    engine = sa.create_engine(url)
+    state = {}
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for schema in schemas:
+            for name in sorted(inspector.get_table_names(schema=schema)):
+                rows = conn.exec_driver_sql(f"SELECT * FROM {schema}.{name}")
+                frame = pd.DataFrame(rows.all(), columns=list(rows.keys()))
+                state[f"{schema}.{name}"] = _comparable(frame)
+    engine.dispose()
+    return state
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop(columns=[c for c in frame.columns if c in PROCESSING_TIME_COLUMNS])
+    out = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values) or values.map(
+                lambda v: hasattr(v, "isoformat")).any():
+            values = values.map(lambda v: None if v is None or v is pd.NaT or pd.isna(v)
+                                else pd.Timestamp(v).tz_convert("UTC").isoformat()
+                                if pd.Timestamp(v).tzinfo else pd.Timestamp(v).isoformat())
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            values = values.astype("float64").round(9)
+        out[column] = values.astype(object).where(values.notna(), None)
+    result = pd.DataFrame(out, columns=list(frame.columns))
+    if result.empty:
+        return result.reset_index(drop=True)
+    return result.sort_values(list(result.columns), key=lambda s: s.astype(str)).reset_index(
+        drop=True)
+
+
+def state_differences(left: pd.DataFrame, right: pd.DataFrame) -> list[str]:
+    """What differs between two published_state tables, in words (empty: the same)."""
+    if list(left.columns) != list(right.columns):
+        return [f"columns {list(left.columns)} != {list(right.columns)}"]
+    if len(left) != len(right):
+        return [f"{len(left)} rows != {len(right)} rows"]
+    differences = []
+    for column in left.columns:
+        a, b = left[column].map(repr), right[column].map(repr)
+        unequal = a != b
+        if unequal.any():
+            examples = list(zip(a[unequal][:3], b[unequal][:3]))
+            differences.append(f"{column}: {int(unequal.sum())} rows differ, e.g. {examples}")
+    return differences

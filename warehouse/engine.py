@@ -87,8 +87,10 @@ def iter_frames(conn: sa.Connection, sql: str, params: dict | None = None,
         for batch in _duckdb_relation(conn, sql, params).to_arrow_reader(chunk_rows):
             yield batch.to_pandas()
         return
-    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-        sa.text(sql), params or {})
+    # Per statement: Connection.execution_options() would change the connection in place
+    # and send every later statement on it (DDL too) through a server-side cursor.
+    result = conn.execute(sa.text(sql), params or {},
+                          execution_options={"stream_results": True, "yield_per": chunk_rows})
     columns = list(result.keys())
     empty = True
     for rows in result.partitions(chunk_rows):

@@ -19,7 +19,7 @@ def _mention_columns(kind: str) -> list[sa.Column]:
         sa.Column("content_hash", S(64), nullable=False, comment="the version resolved"),
         sa.Column(f"{kind}_id", S(13), nullable=False),
         sa.Column("match_rule", S(32), nullable=False),
-        sa.Column("match_score", sa.Float),
+        sa.Column("match_score", sa.Double),
         sa.Column("first_seen", TS), sa.Column("last_seen", TS),
         sa.Column("run_id", S(256), nullable=False),
     ]
@@ -113,7 +113,7 @@ def _xref(name: str, id_column: str) -> sa.Table:
         sa.Column(id_column, S(13), nullable=False),
         sa.Column("match_rule", S(32), nullable=False,
                   comment="exact_id / exact_uscc, probabilistic, new_entity"),
-        sa.Column("match_score", sa.Float,
+        sa.Column("match_score", sa.Double,
                   comment="1 for an exact key, the Splink match probability otherwise"),
         sa.Index(f"ix_{name}_{id_column}", id_column), schema="shared")
 
