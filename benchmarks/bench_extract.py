@@ -27,7 +27,7 @@ with admin.connect() as conn:
     conn.exec_driver_sql("DROP DATABASE IF EXISTS govshare_bench_source WITH (FORCE)")
     conn.exec_driver_sql("CREATE DATABASE govshare_bench_source")
 engine = sa.create_engine({url!r})
-from govshare.simulator.departments import residents
+from simulator.departments import residents
 with engine.begin() as conn:
     conn.exec_driver_sql("CREATE SCHEMA civil_affairs")
 residents.create(engine)
@@ -73,7 +73,7 @@ from zoneinfo import ZoneInfo
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding
-from govshare.simulator.hotline_server import Faults, serve_hotline
+from simulator.hotline_server import Faults, serve_hotline
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 from warehouse.state import StateStore

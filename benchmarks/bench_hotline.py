@@ -18,15 +18,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
-from common import record
 
+from common import record
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding
-from govshare.simulator.city import build_city
-from govshare.simulator.hotline import emit_hotline
-from govshare.simulator.hotline_server import Faults, serve_hotline
-from govshare.simulator.model import SCALES, Scale
+from simulator.city import build_city
+from simulator.hotline import emit_hotline
+from simulator.hotline_server import Faults, serve_hotline
+from simulator.model import SCALES, Scale
 
 TOKEN = "bench-token"
 PLATFORM_TZ = timezone(timedelta(hours=8))

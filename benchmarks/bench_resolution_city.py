@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from resolution_support import staged_city  # noqa: E402
 
 from benchmarks.common import bcubed, pairwise, peak_rss_mib, record  # noqa: E402
+from pipeline.resolution import resolve  # noqa: E402
 from transforms.resolution import mentions as mn  # noqa: E402
-from transforms.resolution.run import resolve  # noqa: E402
 from warehouse.engine import read_frame  # noqa: E402
 
 # Noise on a staged record's field that reaches a mention of another source.

@@ -39,10 +39,10 @@ def report(**figures):
 """
 
 STAGE = SETUP + """
-from govshare import pipeline
-from govshare.simulator.delivery import deliver
-from govshare.simulator.departments import TABLES
-from govshare.simulator.hotline_server import serve_hotline
+from pipeline import extraction, staging
+from simulator.delivery import deliver
+from simulator.departments import TABLES
+from simulator.hotline_server import serve_hotline
 config["departments"] = [{{"table": t, "key": k, "url": f"duckdb:///{{sim / 'departments.duckdb'}}"}}
                          for t, (_, k) in TABLES.items()]
 with serve_hotline(sim / "hotline" / "tickets.sqlite", token="bench") as server:
@@ -50,14 +50,14 @@ with serve_hotline(sim / "hotline" / "tickets.sqlite", token="bench") as server:
                          "max_requests_per_second": 50}}
     deliver(sim, work / "drop", until + timedelta(hours=2))
     t0 = time.perf_counter()
-    for source in pipeline.source_names(config):
-        pipeline.extract(source, since, until, f"day{{day}}", config)
-        pipeline.validate_and_load(source, since.date(), f"day{{day}}", config)
+    for source in extraction.source_names(config):
+        extraction.extract(source, since, until, f"day{{day}}", config)
+        staging.validate_and_load(source, since.date(), f"day{{day}}", config)
     report(seconds=time.perf_counter() - t0)
 """
 
 RESOLVE = SETUP + """
-from transforms.resolution.run import resolve
+from pipeline.resolution import resolve
 t0 = time.perf_counter()
 counts = resolve(config, f"day{{day}}")
 report(seconds=time.perf_counter() - t0,

@@ -16,7 +16,7 @@ CODE = """
 import json, resource, time
 from pathlib import Path
 import pandas as pd
-from govshare.simulator.run import simulate
+from simulator.run import simulate
 t0 = time.perf_counter()
 manifest = simulate({out!r}, scale={scale!r}, seed=42, progress=lambda m: None)
 wall = time.perf_counter() - t0

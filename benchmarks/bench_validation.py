@@ -19,12 +19,12 @@ CODE = """
 import json, resource, time
 import numpy as np
 import pandas as pd
-from govshare.simulator.city import build_city
-from govshare.simulator.departments import SOURCE_STREAM, build_tables
-from govshare.simulator.noise import Noiser
-from govshare.simulator.run import write_reference
-from expectations.reference import load_reference
-from expectations.flatten import checked_frame
+from simulator.city import build_city
+from simulator.departments import SOURCE_STREAM, build_tables
+from simulator.noise import Noiser
+from simulator.run import write_reference
+from common.reference import load_reference
+from transforms.records import checked_frame
 from expectations import runner
 import tempfile, pathlib
 

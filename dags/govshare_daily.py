@@ -31,7 +31,6 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 
 LOCAL_TZ = "Asia/Shanghai"
 START = pendulum.parse(os.environ.get("GOVSHARE_START_DATE", "2026-11-01"), tz=LOCAL_TZ)
-FILE_SOURCES = {"hotline": "hotline.tickets", "grid": "grid.events", "rosters": "rosters"}
 
 
 def _window() -> tuple:
@@ -43,11 +42,19 @@ def _window() -> tuple:
 
 
 @task(retries=3, retry_exponential_backoff=True)
-def department_tables() -> list[str]:
-    """The department tables listed in the sources file (one mapped extraction each)."""
-    from govshare.config import load_sources
+def configured_sources(section: str) -> list[str]:
+    """The sources one section of the sources file configures (one mapped extraction each);
+    none (a section not configured) skips the group."""
+    from airflow.sdk.exceptions import AirflowSkipException
 
-    return [t["table"] for t in load_sources().get("departments", [])]
+    from common.sources import kinds
+    from pipeline.config import load_sources
+
+    [kind] = [k for k in kinds() if k.section == section]
+    names = [source.name for source in kind.configured(load_sources())]
+    if not names:
+        raise AirflowSkipException(f"no {section} source configured")
+    return names
 
 
 @task(retries=3, retry_exponential_backoff=True, max_active_tis_per_dag=2)
@@ -55,8 +62,8 @@ def extract(source: str) -> dict:
     """Land `source`'s changes in the data interval (a configuration error fails at once)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from govshare.config import ConfigError
-    from govshare.pipeline import extract as run_extract
+    from pipeline.config import ConfigError
+    from pipeline.extraction import extract as run_extract
 
     since, until, run_id = _window()
     try:
@@ -72,8 +79,7 @@ def validate_load(summary: dict) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
     from connectors.base import Window
-    from govshare.pipeline import validate_and_load
-    from govshare.quarantine import BatchHeldError
+    from pipeline.staging import BatchHeldError, validate_and_load
 
     since, until, run_id = _window()
     try:
@@ -82,27 +88,12 @@ def validate_load(summary: dict) -> dict:
         raise AirflowFailException(f"batch held, nothing loaded: {held}") from held
 
 
-@task
-def source_if_configured(kind: str) -> str:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from govshare.config import load_sources
-    from govshare.pipeline import source_names
-
-    configured = source_names(load_sources())
-    wanted = [s for s in configured if s == FILE_SOURCES[kind] or
-              (kind == "hotline" and s == "open311.requests")]
-    if not wanted:
-        raise AirflowSkipException(f"no {kind} source configured")
-    return wanted[0]
-
-
 @task(retries=2, trigger_rule="none_failed")  # a source that is not configured is skipped
 def resolve() -> dict:
     """Resolve residents and units across every source's staged records (incrementally after
     the first run) and publish shared.resident / unit and their cross-references."""
-    from govshare.config import load_sources
-    from transforms.resolution.run import resolve as run_resolve
+    from pipeline.config import load_sources
+    from pipeline.resolution import resolve as run_resolve
 
     _, _, run_id = _window()
     return run_resolve(load_sources(), run_id)
@@ -112,8 +103,8 @@ def resolve() -> dict:
 def publish() -> dict:
     """Publish the day's latest state: shared.hotline_ticket, grid_event, community_worker
     (with history), resident and unit ids filled from the cross-references."""
-    from govshare.config import load_sources
-    from warehouse.publish import publish as run_publish
+    from pipeline.config import load_sources
+    from pipeline.publication import publish as run_publish
 
     _, _, run_id = _window()
     return run_publish(load_sources(), run_id)
@@ -124,9 +115,9 @@ def check_freshness() -> None:
     """Fail loudly when a source is staler than its `freshness_hours` limit."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from govshare.config import load_sources
-    from warehouse.freshness import StaleSourceError
-    from warehouse.freshness import check_freshness as run_check
+    from pipeline.config import load_sources
+    from pipeline.freshness import StaleSourceError
+    from pipeline.freshness import check_freshness as run_check
 
     _, until, _ = _window()
     try:
@@ -135,10 +126,13 @@ def check_freshness() -> None:
         raise AirflowFailException(str(stale)) from stale
 
 
-def _file_source_group(kind: str):
-    @task_group(group_id=kind)
+def _source_group(section: str):
+    """One task group per section of the sources file: extract -> validate_load for each
+    source it configures."""
+
+    @task_group(group_id=section)
     def group():
-        return validate_load(extract(source_if_configured(kind)))
+        return validate_load.expand(summary=extract.expand(source=configured_sources(section)))
 
     return group()
 
@@ -155,11 +149,11 @@ def _file_source_group(kind: str):
                   "retry_delay": pendulum.duration(minutes=2)},
 )
 def govshare_daily():
-    @task_group(group_id="departments")
-    def departments():
-        return validate_load.expand(summary=extract.expand(source=department_tables()))
+    # The sections are read at parse time from the registry (common.sources), not from the
+    # sources file, so the DAG's shape is the same everywhere it is parsed.
+    from common.sources import kinds
 
-    loaded = [departments()] + [_file_source_group(kind) for kind in FILE_SOURCES]
+    loaded = [_source_group(kind.section) for kind in kinds()]
     loaded >> resolve() >> publish() >> check_freshness()
 
 

@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from expectations.flatten import ROW, checked_frame
-from expectations.reference import Reference
+from common.reference import Reference
+from common.sources import rules_file
+from transforms.records import ROW, checked_frame
 
 log = logging.getLogger(__name__)
 
-RULES_DIR = Path(__file__).with_name("rules")
 SEVERITIES = ("critical", "warning", "batch")
 PARTIAL_ROWS = 20
 DOCS_SITE = "govshare"
@@ -102,14 +102,14 @@ class RuleSet:
         return [c for c, spec in self.columns.items() if spec.get("type") in ("date", "datetime")]
 
 
-def rule_sources() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in RULES_DIR.glob("*.yaml"))
+def has_rules(source: str) -> bool:
+    return rules_file(source).exists()
 
 
 @cache
 def load_rules(source: str) -> RuleSet:
     """The source's rule file, checked for the fields every rule needs."""
-    path = RULES_DIR / f"{source}.yaml"
+    path = rules_file(source)
     if not path.exists():
         raise RuleFileError(f"no rule file for source {source!r} ({path})")
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -311,14 +311,14 @@ def _failing_rows(frame: pd.DataFrame, rule: Rule, result: dict,
 # --------------------------------------------------------------------------------------------
 
 def _masker(kind: str):
-    from govshare import masking
+    from common import masking
 
     return {"id": masking.mask_id, "phone": masking.mask_phone,
             "name": masking.mask_name}.get(kind, masking.mask_text)
 
 
 def _mask_value(value, kind: str | None):
-    from govshare.masking import mask_text
+    from common.masking import mask_text
 
     if isinstance(value, (list, tuple)):
         return [_mask_value(v, kind) for v in value]

@@ -12,7 +12,7 @@ from pathlib import Path
 def _noise(args):
     import yaml
 
-    from govshare.simulator.noise import NoiseRates
+    from simulator.noise import NoiseRates
 
     rates = {}
     if args.noise_file:
@@ -24,7 +24,7 @@ def _noise(args):
 
 
 def cmd_simulate(args) -> int:
-    from govshare.simulator.run import simulate
+    from simulator.run import simulate
 
     simulate(args.out, scale=args.scale, seed=args.seed,
              start=date.fromisoformat(args.start) if args.start else None, days=args.days,
@@ -38,6 +38,28 @@ def cmd_demo(args) -> int:
 
     return run_demo(home=Path(args.home), scale=args.scale, days=args.days, seed=args.seed,
                     warehouse=args.warehouse, reset_warehouse=args.reset_warehouse)
+
+
+def cmd_explain(args) -> int:
+    from pipeline import config as cfg
+    from pipeline.explain import explain
+    from warehouse.engine import create_warehouse_engine
+
+    config = cfg.load_sources(args.sources, require_env=False)
+    engine = create_warehouse_engine(args.warehouse_url or config.get("warehouse_url"))
+    print(explain(engine, args.left, args.right))
+    return 0
+
+
+def add_explain_parser(subparsers) -> None:
+    """Add `govshare explain SOURCE:ID SOURCE:ID` to the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "explain", help="how two records compare in resident/unit resolution")
+    parser.add_argument("left", help="SOURCE:ID, e.g. civil_affairs.residents:MZ0000000001")
+    parser.add_argument("right", help="SOURCE:ID, e.g. hotline.tickets:HL20261125000123")
+    parser.add_argument("--warehouse-url", help="default: the sources file's warehouse_url")
+    parser.add_argument("--sources", help="sources file (default: the configured one)")
+    parser.set_defaults(func=cmd_explain)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,9 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --warehouse postgres: drop the govshare schemas there first")
     demo.set_defaults(func=cmd_demo)
 
-    from govshare.quarantine import add_quarantine_parser
-    from transforms.resolution.explain import add_explain_parser
-    from warehouse.cli import add_access_parser, add_export_parser, add_warehouse_parser
+    from govshare.quarantine_cli import add_quarantine_parser
+    from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser
 
     add_quarantine_parser(sub)
     add_explain_parser(sub)
@@ -90,18 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve-hotline"]:
-        from govshare.simulator.hotline_server import main as serve
+        from simulator.hotline_server import main as serve
 
         return serve(argv[1:]) or 0
     args = build_parser().parse_args(argv)
-    from govshare.masking import PersonalDataFilter
+    from common.masking import PersonalDataFilter
 
     handler = logging.StreamHandler()
     handler.addFilter(PersonalDataFilter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=[handler])
-    from govshare.config import ConfigError
+    from pipeline.config import ConfigError
 
     try:
         return args.func(args)

@@ -80,7 +80,7 @@ def _warehouse_for_demo(warehouse: str, reset: bool) -> str | None:
     else GOVSHARE_WAREHOUSE_URL, which must name an empty warehouse (or be reset)."""
     if warehouse == "duckdb":
         return None
-    from govshare.config import ConfigError
+    from pipeline.config import ConfigError
     from warehouse.engine import SCHEMAS
 
     url = os.environ.get("GOVSHARE_WAREHOUSE_URL", "")
@@ -109,9 +109,9 @@ def _warehouse_for_demo(warehouse: str, reset: bool) -> str | None:
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
              warehouse: str = "duckdb", reset_warehouse: bool = False) -> int:
     from govshare import airflow_local
-    from govshare.simulator.delivery import deliver
-    from govshare.simulator.hotline_server import serve_hotline
-    from govshare.simulator.run import simulate
+    from simulator.delivery import deliver
+    from simulator.hotline_server import serve_hotline
+    from simulator.run import simulate
 
     warehouse_url = _warehouse_for_demo(warehouse, reset_warehouse)
     home = home.resolve()

@@ -66,12 +66,11 @@ def module_warehouse_url(request, tmp_path_factory):
 
 @pytest.fixture
 def engine(warehouse_url):
-    """A warehouse with the project's tables, on each engine in turn."""
-    from warehouse.engine import create_warehouse_engine
-    from warehouse.schema import create_all
+    """A warehouse with the project's tables, on each engine in turn, opened as every task
+    opens it (PostgreSQL migrated, DuckDB created)."""
+    from warehouse.migrate import open_warehouse
 
-    engine = create_warehouse_engine(warehouse_url)
-    create_all(engine)
+    engine = open_warehouse(warehouse_url)
     yield engine
     engine.dispose()
 
@@ -94,6 +93,6 @@ def emitted(hotline_out):
 
 @pytest.fixture(scope="session")
 def tiny_city():
-    from govshare.simulator.city import build_city
+    from simulator.city import build_city
 
     return build_city(42, "tiny")

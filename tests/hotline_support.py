@@ -10,8 +10,8 @@ import pandas as pd
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from govshare.simulator.city import build_city
-from govshare.simulator.hotline import emit_hotline
+from simulator.city import build_city
+from simulator.hotline import emit_hotline
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "docs" / "contracts" / "hotline.openapi.yaml"

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from govshare.simulator.hotline_server import (
+from simulator.hotline_server import (
     NO_FAULTS,
     Faults,
     FaultyHTTPServer,

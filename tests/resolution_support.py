@@ -1,4 +1,4 @@
-"""A simulated city extracted and validated through `govshare.pipeline` (no Airflow), for the
+"""A simulated city extracted and validated through `pipeline` (no Airflow), for the
 resolution tests, the engine-parity tests and the benchmarks: the pattern of
 tests/test_pipeline_e2e.py without faults."""
 
@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from govshare import pipeline
-from govshare.simulator.delivery import deliver
-from govshare.simulator.departments import TABLES
-from govshare.simulator.hotline_server import NO_FAULTS, serve_hotline
-from govshare.simulator.run import simulate
+from pipeline import extraction, staging
+from simulator.delivery import deliver
+from simulator.departments import TABLES
+from simulator.hotline_server import NO_FAULTS, serve_hotline
+from simulator.run import simulate
 
 TZ = ZoneInfo("Asia/Shanghai")
 TOKEN = "resolution-token-not-secret"
@@ -43,8 +43,8 @@ def run_city(sim: Path, root: Path, start: date, days: int, warehouse_url: str |
     server stops on return)."""
     import time
 
-    from transforms.resolution.run import resolve
-    from warehouse.publish import publish
+    from pipeline.publication import publish
+    from pipeline.resolution import resolve
 
     root = Path(root)
     timings = timings if timings is not None else {}
@@ -78,9 +78,9 @@ def run_city(sim: Path, root: Path, start: date, days: int, warehouse_url: str |
             since, until = day0 + timedelta(days=day), day0 + timedelta(days=day + 1)
             deliver(sim, root / "drop", until + timedelta(hours=2))
             run_id = f"day{day}"
-            for source in pipeline.source_names(config):
-                timed("extract", pipeline.extract, source, since, until, run_id, config)
-                timed("validate_load", pipeline.validate_and_load, source,
+            for source in extraction.source_names(config):
+                timed("extract", extraction.extract, source, since, until, run_id, config)
+                timed("validate_load", staging.validate_and_load, source,
                       until.date() - timedelta(days=1), run_id, config)
                 progress(f"day {day}: {source}")
             if resolve_and_publish:

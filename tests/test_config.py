@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from govshare.config import ConfigError, load_sources
+from pipeline.config import ConfigError, load_sources
 
 
 def _write(tmp_path, config: dict):

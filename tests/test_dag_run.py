@@ -19,9 +19,9 @@ SCRIPT = textwrap.dedent('''
 
     from govshare import airflow_local
     from govshare.demo import demo_sources
-    from govshare.simulator.delivery import deliver
-    from govshare.simulator.hotline_server import serve_hotline
-    from govshare.simulator.run import simulate
+    from simulator.delivery import deliver
+    from simulator.hotline_server import serve_hotline
+    from simulator.run import simulate
 
     home, warehouse_url = Path(sys.argv[1]), sys.argv[2]
     start, days = date(2026, 11, 1), 4

@@ -5,8 +5,8 @@ says what is wrong instead of falling back to the embedded file."""
 import pytest
 import sqlalchemy as sa
 
-from govshare.config import ConfigError
 from govshare.demo import _warehouse_for_demo
+from pipeline.config import ConfigError
 
 
 def test_the_embedded_warehouse_needs_no_url(monkeypatch):

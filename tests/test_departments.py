@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from connectors.base import Window
 from connectors.landing import RawLanding
 from connectors.sql import SqlTableConnector
-from govshare.simulator.departments import TABLES, emit_departments, read_tables
+from simulator.departments import TABLES, emit_departments, read_tables
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 from warehouse.state import StateStore

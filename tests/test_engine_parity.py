@@ -11,9 +11,9 @@ from db_support import drop_pg_database, new_pg_database
 from resolution_support import run_city
 from warehouse_support import published_state, state_differences
 
-from govshare.simulator.hotline_server import Faults
-from govshare.simulator.noise import NoiseRates
-from govshare.simulator.run import simulate
+from simulator.hotline_server import Faults
+from simulator.noise import NoiseRates
+from simulator.run import simulate
 
 pytestmark = pytest.mark.slow
 

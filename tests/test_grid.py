@@ -25,10 +25,10 @@ import pytest
 from connectors.base import Window
 from connectors.grid import SOURCE, GridFileConnector
 from connectors.landing import RawLanding
-from govshare.simulator.city import build_city
-from govshare.simulator.grid import REQUIRED_FIELDS, STATUSES, emit_grid
-from govshare.simulator.model import Scale
-from govshare.simulator.noise import NoiseRates
+from simulator.city import build_city
+from simulator.grid import REQUIRED_FIELDS, STATUSES, emit_grid
+from simulator.model import Scale
+from simulator.noise import NoiseRates
 
 START = date(2026, 11, 1)
 DAYS = 20

@@ -16,7 +16,7 @@ from connectors.base import Window
 from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding
 from connectors.rest import RateLimiter, RestClient, RestConfig, SourceError
-from govshare.simulator.hotline_server import Faults, serve_hotline
+from simulator.hotline_server import Faults, serve_hotline
 
 SOURCE = "hotline.tickets"
 

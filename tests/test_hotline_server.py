@@ -19,7 +19,7 @@ from hotline_support import (
     validate_against_contract,
 )
 
-from govshare.simulator.hotline_server import Faults, serve_hotline
+from simulator.hotline_server import Faults, serve_hotline
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_stopped_server_refuses_connections(hotline_out):
 def test_command_line_serves_until_stopped(hotline_out):
     store = hotline_out / "hotline" / "tickets.sqlite"
     process = subprocess.Popen(
-        [sys.executable, "-m", "govshare.simulator.hotline_server", str(store), "--port", "0",
+        [sys.executable, "-m", "simulator.hotline_server", str(store), "--port", "0",
          "--token", TOKEN], stdout=subprocess.PIPE, text=True)
     try:
         banner = process.stdout.readline()

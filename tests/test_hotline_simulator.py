@@ -13,8 +13,8 @@ import yaml
 from hotline_support import CONTRACT, PLATFORM_TZ, SEED
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from govshare.simulator.city import build_city
-from govshare.simulator.hotline import emit_hotline
+from simulator.city import build_city
+from simulator.hotline import emit_hotline
 
 STATUS_ORDER = {"待派单": 0, "已派单": 1, "已退单": 1, "处理中": 2, "已办结": 3, "已回访": 4}
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from govshare.simulator import identity
-from govshare.simulator.noise import Noiser, NoiseRates
+from simulator import identity
+from simulator.noise import Noiser, NoiseRates
 from transforms.identifiers import (
     birth_date_from_id,
     gb11643_check_char,

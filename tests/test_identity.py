@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from pypinyin import lazy_pinyin
 
-from govshare.simulator import identity
+from simulator import identity
 
 HOHHOT = ["150102", "150103", "150104", "150105", "150121", "150122", "150123", "150124",
           "150125"]

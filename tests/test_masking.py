@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from govshare.masking import PersonalDataFilter, mask_id, mask_name, mask_phone, mask_text
+from common.masking import PersonalDataFilter, mask_id, mask_name, mask_phone, mask_text
 
 
 def test_field_masks_follow_the_project_rule():

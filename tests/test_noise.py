@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from pypinyin import lazy_pinyin
 
-from govshare.simulator import identity, noise
-from govshare.simulator.noise import FILE_KINDS, RECORD_KINDS, Noiser, NoiseRates
+from simulator import identity, noise
+from simulator.noise import FILE_KINDS, RECORD_KINDS, Noiser, NoiseRates
 
 ID_X = "11010519491231002X"
 ID_DIGITS = "150102196503120038"

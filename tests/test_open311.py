@@ -19,7 +19,7 @@ from open311_server import DATA, EASTERN, serve_open311
 from connectors.base import Window
 from connectors.landing import RawLanding
 from connectors.open311 import Open311Connector, normalise
-from govshare.simulator.hotline_server import Faults
+from simulator.hotline_server import Faults
 
 SOURCE = "open311.requests"
 

@@ -12,13 +12,14 @@ import pytest
 import sqlalchemy as sa
 from db_support import drop_pg_database, new_pg_database
 
+from common import sources
 from connectors.landing import RawLanding, content_hashes
-from govshare import pipeline
-from govshare.simulator.delivery import deliver
-from govshare.simulator.departments import TABLES
-from govshare.simulator.hotline_server import Faults, serve_hotline
-from govshare.simulator.noise import NoiseRates
-from govshare.simulator.run import simulate
+from pipeline import extraction, staging
+from simulator.delivery import deliver
+from simulator.departments import TABLES
+from simulator.hotline_server import Faults, serve_hotline
+from simulator.noise import NoiseRates
+from simulator.run import simulate
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAYS = 4  # simulated days
@@ -66,12 +67,12 @@ def run(tmp_path_factory, module_warehouse_url):
         crashed = False
         for day, (since, until) in enumerate(_windows(start)):
             deliver(root / "sim", root / "drop", until + timedelta(hours=2))
-            for source in pipeline.source_names(config):
+            for source in extraction.source_names(config):
                 run_id = f"day{day}"
-                if source == pipeline.HOTLINE_SOURCE and day == 2 and not crashed:
+                if source == sources.HOTLINE and day == 2 and not crashed:
                     crashed = _crash_hotline_mid_window(source, since, until, config)
-                pipeline.extract(source, since, until, run_id, config)
-                pipeline.validate_and_load(source, until.date() - timedelta(days=1), run_id,
+                extraction.extract(source, since, until, run_id, config)
+                staging.validate_and_load(source, until.date() - timedelta(days=1), run_id,
                                            config)
     return root, config, start
 
@@ -85,7 +86,7 @@ def _crash_hotline_mid_window(source, since, until, config) -> bool:
 
     RawLanding.write_records = killed
     try:
-        pipeline.extract(source, since, until, "day2-killed", config)
+        extraction.extract(source, since, until, "day2-killed", config)
     except KeyboardInterrupt:
         return True
     finally:
@@ -202,7 +203,7 @@ def test_every_run_of_every_source_is_audited(run):
             "SELECT count(*), count(DISTINCT (source, source_record_id, content_hash)) "
             "FROM staging.record_version")).one()
     engine.dispose()
-    sources = pipeline.source_names(config)
+    sources = extraction.source_names(config)
     assert set(audit["source"]) == set(sources)
     assert audit.groupby("source")["run_id"].nunique().eq(RUN_DAYS).all()
     assert (audit["records_received"] >= audit["records_landed"]).all()
@@ -222,12 +223,12 @@ def _land_in_order(root, sim, order, tag, warehouse_url) -> dict[str, set]:
         windows = _windows(START)
         for day in order:
             since, until = windows[day]
-            for source in pipeline.source_names(config):
-                pipeline.extract(source, since, until, f"{tag}-{day}", config)
+            for source in extraction.source_names(config):
+                extraction.extract(source, since, until, f"{tag}-{day}", config)
     landing = RawLanding(root / f"landing-{tag}")
     return {source: set(zip(landing.read_records(source)["_source_record_id"],
                             landing.read_records(source)["_content_hash"]))
-            for source in pipeline.source_names(config)}
+            for source in extraction.source_names(config)}
 
 
 def test_backfill_lands_the_same_versions_as_day_by_day(run, tmp_path):

@@ -20,8 +20,9 @@ from test_validation import (  # noqa: E402
     unit_report,
 )
 
-from expectations.reference import Reference  # noqa: E402
-from govshare import quarantine  # noqa: E402
+from common.reference import Reference  # noqa: E402
+from govshare import quarantine_cli  # noqa: E402
+from pipeline import quarantine, staging  # noqa: E402
 
 NEW_COMMUNITY = "150102001002"
 
@@ -48,9 +49,9 @@ def test_replay_after_the_reference_gains_a_community(engine):
         unit_report(report_id="BD3", community_code=NEW_COMMUNITY)])
     events = batch_of("grid.events", [event(event_id="GE1"),
                                       event(event_id="GE2", grid_code=NEW_COMMUNITY + "001")])
-    first = quarantine.validate_and_stage(engine, "organization.unit_reports", reports,
+    first = staging.validate_and_stage(engine, "organization.unit_reports", reports,
                                           reference(), "run-1")
-    quarantine.validate_and_stage(engine, "grid.events", events, reference(), "run-1")
+    staging.validate_and_stage(engine, "grid.events", events, reference(), "run-1")
     assert first["staged"] == 1 and first["quarantine_rows"] == 2
     held = quarantine.list_quarantine(engine)
     assert sorted(held["source_record_id"]) == ["BD2", "BD3", "GE2"]
@@ -88,7 +89,7 @@ def test_replay_after_the_reference_gains_a_community(engine):
 def test_recording_the_same_rejection_twice_keeps_one_row(engine):
     batch = batch_of("organization.unit_reports", [unit_report(community_code="150102001099")])
     for _ in range(2):
-        quarantine.validate_and_stage(engine, "organization.unit_reports", batch, reference(),
+        staging.validate_and_stage(engine, "organization.unit_reports", batch, reference(),
                                       "run-1")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM shared.quarantine")).scalar() == 1
@@ -99,8 +100,8 @@ def test_volume_collapse_stages_and_quarantines_nothing(engine):
     batch = batch_of("civil_affairs.residents",
                      [resident(resident_no=f"MZ{i}") for i in range(40)]
                      + [resident(resident_no="bad", status="失踪")])
-    with pytest.raises(quarantine.BatchHeldError, match="41 rows is 41% of the median 100"):
-        quarantine.validate_and_stage(engine, "civil_affairs.residents", batch, reference(),
+    with pytest.raises(staging.BatchHeldError, match="41 rows is 41% of the median 100"):
+        staging.validate_and_stage(engine, "civil_affairs.residents", batch, reference(),
                                       "run-9", recent_counts=[100, 100, 99, 101])
     assert staged(engine, "civil_affairs.residents").empty
     assert quarantine.list_quarantine(engine).empty
@@ -110,7 +111,7 @@ def test_explain_names_the_rules_and_masks_personal_data(engine):
     batch = batch_of("civil_affairs.residents", [resident(
         resident_no="MZ7", name="李秀英", id_number=ID, phone="13904712233", status="失踪",
         community_code=COMMUNITY)])
-    quarantine.validate_and_stage(engine, "civil_affairs.residents", batch, reference(), "run-1")
+    staging.validate_and_stage(engine, "civil_affairs.residents", batch, reference(), "run-1")
     (quarantine_id,) = quarantine.list_quarantine(engine)["quarantine_id"]
     text = quarantine.explain(engine, quarantine_id)
     assert "status.allowed (status): the status is 正常, 迁出 or 死亡 [critical" in text
@@ -133,11 +134,11 @@ def test_cli_lists_explains_and_replays(engine, warehouse_url, tmp_path, monkeyp
                                        "reference": {"root": str(ref_root)},
                                        "data_docs_dir": str(tmp_path / "docs")}))
     monkeypatch.setenv("GOVSHARE_SOURCES", str(sources))
-    quarantine.validate_and_stage(engine, "organization.unit_reports", batch_of(
+    staging.validate_and_stage(engine, "organization.unit_reports", batch_of(
         "organization.unit_reports", [unit_report(community_code=NEW_COMMUNITY)]),
         reference(), "run-1")
     parser = argparse.ArgumentParser()
-    quarantine.add_quarantine_parser(parser.add_subparsers(dest="command"))
+    quarantine_cli.add_quarantine_parser(parser.add_subparsers(dest="command"))
 
     def run(*argv):
         args = parser.parse_args(["quarantine", *argv])

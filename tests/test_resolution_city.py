@@ -1,4 +1,4 @@
-"""Resolution on a simulated tiny city staged through govshare.pipeline: stable ids across
+"""Resolution on a simulated tiny city staged through the pipeline package: stable ids across
 runs, incremental equals full, precision against the ground truth, explain output."""
 
 import pandas as pd
@@ -7,10 +7,10 @@ import sqlalchemy as sa
 from db_support import clone_warehouse
 from resolution_support import staged_city
 
-from expectations.reference import load_reference
-from transforms.resolution import tables
-from transforms.resolution.explain import explain
-from transforms.resolution.run import resolve, resolve_kind
+from common.reference import load_reference
+from pipeline.explain import explain
+from pipeline.resolution import resolve, resolve_kind
+from warehouse import resolution_tables as tables
 
 pytestmark = pytest.mark.slow
 

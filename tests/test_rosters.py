@@ -31,9 +31,9 @@ from connectors.rosters import (
     excel_general,
     parse_roster,
 )
-from govshare.simulator.city import build_city
-from govshare.simulator.noise import NoiseRates
-from govshare.simulator.rosters import emit_rosters
+from simulator.city import build_city
+from simulator.noise import NoiseRates
+from simulator.rosters import emit_rosters
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 from warehouse.state import StateStore

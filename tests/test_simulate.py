@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from govshare.cli import main
-from govshare.simulator.departments import read_tables
-from govshare.simulator.run import simulate
+from simulator.departments import read_tables
+from simulator.run import simulate
 
 
 def _file_digests(root: Path) -> dict[str, str]:

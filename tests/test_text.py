@@ -5,8 +5,8 @@ import opencc
 import pandas as pd
 import pytest
 
-from govshare.simulator import identity
-from govshare.simulator.noise import Noiser, NoiseRates
+from simulator import identity
+from simulator.noise import Noiser, NoiseRates
 from transforms.text import (
     name_pinyin,
     nfkc,

@@ -19,9 +19,9 @@ from warehouse_support import (
     ticket,
 )
 
+from pipeline.publication import publish
 from warehouse.access import apply_access, export_table, load_access, who_can_see
 from warehouse.engine import create_warehouse_engine
-from warehouse.publish import publish
 from warehouse.schema import create_all
 
 ID_NUMBER = "150102196503120035"
@@ -46,7 +46,7 @@ def access_raw(suffix: str) -> dict:
 
 
 def _load_resolution_tables(engine: sa.Engine) -> None:
-    from transforms.resolution import tables
+    from warehouse import resolution_tables as tables
 
     tables.create_all(engine)
     with engine.begin() as conn:

@@ -48,7 +48,7 @@ def test_the_dictionary_lists_every_shared_column_and_is_up_to_date():
 
 
 def test_comments_are_applied_to_postgresql(pg_url, tmp_path):
-    from transforms.resolution import tables
+    from warehouse import resolution_tables as tables
     from warehouse.migrate import upgrade
 
     upgrade(pg_url)

@@ -31,7 +31,7 @@ def _differences(url: str) -> list:
 
 def _all_metadata() -> sa.MetaData:
     """The warehouse's own tables and the resolution's, as the migrations create them."""
-    from transforms.resolution.tables import metadata as resolution
+    from warehouse.resolution_tables import metadata as resolution
 
     combined = sa.MetaData()
     for source in (metadata, resolution):

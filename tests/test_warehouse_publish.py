@@ -18,18 +18,13 @@ from warehouse_support import (
     ticket,
 )
 
-from warehouse.engine import create_warehouse_engine
-from warehouse.freshness import StaleSourceError, check_freshness
-from warehouse.publish import publish
-from warehouse.schema import create_all
+from pipeline.freshness import StaleSourceError, check_freshness
+from pipeline.publication import publish
 
 
 @pytest.fixture
-def setup(warehouse_url, tmp_path):
-    engine = create_warehouse_engine(warehouse_url)
-    create_all(engine)
-    yield engine, config_for(warehouse_url, tmp_path)
-    engine.dispose()
+def setup(engine, warehouse_url, tmp_path):
+    return engine, config_for(warehouse_url, tmp_path)
 
 
 def test_ticket_divisions_follow_the_address_and_children_are_flattened(setup):

@@ -12,8 +12,8 @@ from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding
 from connectors.rosters import RosterConnector
 from connectors.sql import SqlTableConnector
-from govshare.simulator.hotline_server import serve_hotline
-from govshare.simulator.run import simulate
+from simulator.hotline_server import serve_hotline
+from simulator.run import simulate
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 from warehouse.state import StateStore

@@ -78,7 +78,7 @@ def grid_event(event_id: str, updated_at: str, **fields) -> dict:
 def stage(engine: sa.Engine, source: str, records: list[dict], key: str, run_id: str,
           landed_at: str = "2026-11-26T01:00:00+00:00") -> None:
     """Stage records as validate_and_load would (one version per distinct content)."""
-    from govshare.pipeline import stage_records
+    from pipeline.staging import stage_records
 
     raws = [json.dumps(r, ensure_ascii=False) for r in records]
     landed = pd.DataFrame({

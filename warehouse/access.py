@@ -75,16 +75,13 @@ class AccessConfig:
     departments: dict[str, Department] = field(default_factory=dict)
 
 
-def access_path() -> Path:
-    from govshare.config import home
-
-    return Path(os.environ.get("GOVSHARE_ACCESS", home() / "access.yaml"))
-
-
 def load_access(path: str | os.PathLike | None = None, raw: dict | None = None) -> AccessConfig:
     """The access configuration, checked against the catalogue."""
     if raw is None:
-        path = Path(path or access_path())
+        if path is None:
+            raise AccessError("no access file given (set GOVSHARE_ACCESS; "
+                              "config/access.example.yaml documents it)")
+        path = Path(path)
         if not path.exists():
             raise AccessError(f"access file {path} not found (set GOVSHARE_ACCESS; "
                               "config/access.example.yaml documents it)")
@@ -122,7 +119,7 @@ def _q(name: str) -> str:
 
 
 def mask_sql(column: str, mask: str) -> str:
-    """SQL masking a column the same way govshare.masking masks text (PostgreSQL and
+    """SQL masking a column the same way common.masking masks text (PostgreSQL and
     DuckDB alike)."""
     c = _q(column)
     return {

@@ -87,7 +87,7 @@ def shared_columns() -> dict[str, list[str]]:
     project's tables and, where that package is present, the resolution's."""
     metadatas = [__import__("warehouse.schema", fromlist=["metadata"]).metadata]
     try:
-        from transforms.resolution.tables import metadata as resolution_metadata
+        from warehouse.resolution_tables import metadata as resolution_metadata
         metadatas.append(resolution_metadata)
     except ImportError:
         pass

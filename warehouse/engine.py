@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
+
+from common.duckdb_limits import configure_duckdb
 
 SCHEMAS = ("shared", "staging", "core", "ops", "audit")
 
@@ -47,26 +48,6 @@ def create_warehouse_engine(url: str | None = None) -> sa.Engine:
 
 def is_duckdb(engine: sa.Engine | sa.Connection) -> bool:
     return engine.dialect.name == "duckdb"
-
-
-def duckdb_memory_limit() -> str:
-    """Memory one DuckDB instance may use before it spills to disk: `GOVSHARE_DUCKDB_MEMORY`
-    (e.g. `6GB`), else a quarter of physical memory. DuckDB's own default (80%) is per
-    instance; the warehouse, the matcher and pandas share one process."""
-    configured = os.environ.get("GOVSHARE_DUCKDB_MEMORY")
-    if configured:
-        return configured
-    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return f"{physical // 4 // 2**20}MB"
-
-
-def configure_duckdb(connection) -> None:
-    """Bound a DuckDB database's memory and give it one place to spill beyond that (an
-    in-memory database, as Splink's, would otherwise fail instead)."""
-    connection.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
-    spill = Path(os.environ.get("GOVSHARE_DUCKDB_SPILL")
-                 or Path(tempfile.gettempdir()) / "govshare-duckdb-spill")
-    connection.execute(f"SET temp_directory = '{spill}'")
 
 
 def _duckdb_relation(conn: sa.Connection, sql: str, params: dict | None):

@@ -44,6 +44,23 @@ def upgrade(url: str, revision: str = "head") -> str:
         engine.dispose()
 
 
+def open_warehouse(url: str | None = None) -> sa.Engine:
+    """The warehouse's engine with every table in place: the embedded DuckDB file is created
+    from the table definitions, a PostgreSQL warehouse migrated to head (a no-op once there).
+    Every command and task opens the warehouse this way."""
+    from warehouse import resolution_tables
+    from warehouse.engine import create_warehouse_engine, is_duckdb
+    from warehouse.schema import create_all
+
+    engine = create_warehouse_engine(url)
+    if is_duckdb(engine):
+        create_all(engine)
+        resolution_tables.create_all(engine)
+    else:
+        upgrade(engine.url.render_as_string(hide_password=False))
+    return engine
+
+
 def downgrade(url: str, revision: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:

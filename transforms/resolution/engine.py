@@ -190,7 +190,7 @@ def _linker(kind: EntityKind, mentions: pd.DataFrame, settings) -> Iterator:
     import duckdb
     from splink import DuckDBAPI, Linker
 
-    from warehouse.engine import configure_duckdb
+    from common.duckdb_limits import configure_duckdb
 
     connection = duckdb.connect()
     try:

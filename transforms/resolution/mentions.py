@@ -9,6 +9,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from common.sources import ENTERPRISES, GRID, HOTLINE, RESIDENTS, ROSTERS
+from common.sources import PARTY_MEMBERS as PARTY
+from common.sources import UNIT_REPORTS as REPORTS
 from transforms.address import parse_address
 from transforms.identifiers import normalize_id_number, normalize_phone, normalize_uscc
 from transforms.text import (
@@ -19,17 +22,11 @@ from transforms.text import (
     repair_mojibake,
 )
 
-RESIDENTS = "civil_affairs.residents"
-ENTERPRISES = "market_regulation.enterprises"
-LEGAL_REP = "market_regulation.enterprises.legal_rep"
-PARTY = "organization.party_members"
-WORKPLACE = "organization.party_members.workplace"
-REPORTS = "organization.unit_reports"
-HOTLINE = "hotline.tickets"
-GRID = "grid.events"
-GRID_PERSONS = "grid.events.persons"
-GRID_UNITS = "grid.events.units"
-ROSTERS = "rosters"
+# A mention's source: the record's source, or a part of it that names another person/unit.
+LEGAL_REP = f"{ENTERPRISES}.legal_rep"
+WORKPLACE = f"{PARTY}.workplace"
+GRID_PERSONS = f"{GRID}.persons"
+GRID_UNITS = f"{GRID}.units"
 
 PERSON_SOURCES = (RESIDENTS, LEGAL_REP, PARTY, HOTLINE, GRID_PERSONS, ROSTERS)
 UNIT_SOURCES = (ENTERPRISES, WORKPLACE, REPORTS, GRID_UNITS)

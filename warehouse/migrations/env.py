@@ -16,7 +16,7 @@ VERSION_SCHEMA = "ops"
 def target_metadata() -> list[sa.MetaData]:
     """What autogenerate compares with: the warehouse's tables and the resolution's."""
     try:
-        from transforms.resolution.tables import metadata as resolution
+        from warehouse.resolution_tables import metadata as resolution
     except ImportError:
         return [metadata]
     return [metadata, resolution]

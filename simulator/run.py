@@ -8,8 +8,8 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from govshare.simulator.city import build_city
-from govshare.simulator.noise import NoiseRates
+from simulator.city import build_city
+from simulator.noise import NoiseRates
 
 REFERENCE_FILES = {
     "divisions.csv": ("divisions", ["code", "name", "level", "parent_code"]),
@@ -31,10 +31,10 @@ def simulate(out_dir: str | Path, scale: str = "tiny", seed: int = 42,
              noise: NoiseRates | None = None, departments_url: str | None = None,
              progress=print) -> dict:
     """Write every source of a simulated city into `out_dir`; returns the manifest."""
-    from govshare.simulator.departments import emit_departments
-    from govshare.simulator.grid import emit_grid
-    from govshare.simulator.hotline import emit_hotline
-    from govshare.simulator.rosters import emit_rosters
+    from simulator.departments import emit_departments
+    from simulator.grid import emit_grid
+    from simulator.hotline import emit_hotline
+    from simulator.rosters import emit_rosters
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -40,9 +40,9 @@ import pandas as pd
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.writer.excel import ExcelWriter
 
-from govshare.simulator.city import EDUCATION, GRADES, POLITICAL
-from govshare.simulator.model import City
-from govshare.simulator.noise import Noiser, excel_general
+from simulator.city import EDUCATION, GRADES, POLITICAL
+from simulator.model import City
+from simulator.noise import Noiser, excel_general
 
 SOURCE = "rosters"
 SOURCE_STREAM = 14  # this emitter's sub-stream of the city seed

@@ -1,4 +1,4 @@
-"""`govshare quarantine`: list, explain and replay the records validation held back.
+"""The quarantine: list, explain and replay the records validation held back.
 
 Every record that fails a critical rule sits in `shared.quarantine` with its raw form, the
 failed rules in words, the run id and the landed row. After the cause is fixed (a community
@@ -10,76 +10,20 @@ replaying twice loads nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
-from govshare.masking import mask_id, mask_name, mask_phone, mask_text
+from common.masking import mask_id, mask_name, mask_phone, mask_text
 
 TABLE = "shared.quarantine"
+
+
 LIST_COLUMNS = ["quarantine_id", "source", "source_record_id", "raw_location", "rules",
                 "reason", "severity", "run_id", "quarantined_at", "replayed_at"]
 
-
-def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
-    """sha256 of source, location, reason and raw: the same rejection twice is one row."""
-    parts = zip(frame["raw_location"].astype("str"), frame["reason"].astype("str"),
-                frame["raw"].fillna("").astype("str"))
-    return pd.Series([hashlib.sha256("\x1f".join([source, *p]).encode()).hexdigest()
-                      for p in parts], index=frame.index, dtype="str")
-
-
-def record_quarantine(conn: sa.Connection, source: str, run_id: str,
-                      quarantined: pd.DataFrame) -> int:
-    """Write a validation's quarantined rows (runner.ValidationOutcome.quarantined) to
-    `shared.quarantine`; a row already there (same quarantine id) is left as it is."""
-    from warehouse.engine import upsert
-
-    if quarantined.empty:
-        return 0
-    rows = pd.DataFrame({
-        "quarantine_id": quarantine_ids(source, quarantined),
-        "source": source,
-        "source_record_id": quarantined["source_record_id"],
-        "raw_location": quarantined["raw_location"],
-        "reason": quarantined["reason"],
-        "raw": quarantined["raw"],
-        "run_id": run_id,
-        "quarantined_at": datetime.now(UTC),
-        "replayed_at": pd.Series(pd.NaT, index=quarantined.index, dtype="datetime64[us, UTC]"),
-        "rules": quarantined["rules"],
-        "severity": quarantined["severity"],
-        "landed_record": quarantined["landed_record"],
-    })
-    return upsert(conn, rows, TABLE, ["quarantine_id"], update=False)
-
-
-class BatchHeldError(RuntimeError):
-    """A batch failed a batch-level rule: nothing of it was loaded."""
-
-
-def validate_and_stage(engine: sa.Engine, source: str, landed: pd.DataFrame, reference,
-                       run_id: str, recent_counts: list[int] | None = None,
-                       docs_dir=None) -> dict:
-    """The validate step between extract and load: validate a landed batch, then, in one
-    transaction, stage the rows that pass and quarantine the ones that fail a critical rule.
-    A held batch (volume collapse, schema drift) stages and quarantines nothing and raises
-    `BatchHeldError`, so the task fails loudly."""
-    from expectations.runner import WARNINGS, validate_landed
-    from govshare.pipeline import stage_records
-
-    outcome = validate_landed(source, landed, reference, recent_counts, docs_dir, run_id)
-    if outcome.held:
-        raise BatchHeldError("; ".join(outcome.batch_failures))
-    with engine.begin() as conn:
-        staged = stage_records(conn, source, outcome.valid.drop(columns=[WARNINGS])) \
-            if not outcome.valid.empty else 0
-        quarantined = record_quarantine(conn, source, run_id, outcome.quarantined)
-    return {**outcome.stats, "staged": staged, "quarantine_rows": quarantined,
-            "data_docs": str(outcome.docs_index) if outcome.docs_index else None}
 
 
 def _rule_filter(frame: pd.DataFrame, rule: str | None) -> pd.DataFrame:
@@ -199,7 +143,7 @@ def replay(engine: sa.Engine, reference, source: str | None = None, rule: str | 
     """Validate the un-replayed quarantined records again; stage those that now pass and mark
     their quarantine rows replayed. Returns per-source counts."""
     from expectations.runner import WARNINGS, validate_landed
-    from govshare.pipeline import stage_records
+    from pipeline.staging import stage_records
     from warehouse.schema import quarantine as q
 
     query = sa.select(q.c.quarantine_id, q.c.source, q.c.rules, q.c.landed_record).where(
@@ -238,84 +182,3 @@ def replay(engine: sa.Engine, reference, source: str | None = None, rule: str | 
         counts["still_failing"] = len(replayable) - len(released)
     return summary
 
-
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
-
-def _workspace():
-    from expectations.reference import load_reference
-    from govshare import config as cfg
-    from warehouse.engine import create_warehouse_engine
-    from warehouse.schema import create_all
-
-    config = cfg.load_sources(require_env=False)
-    engine = create_warehouse_engine(config.get("warehouse_url"))
-    create_all(engine)
-    return config, engine, lambda: load_reference(config=config)
-
-
-def cmd_list(args) -> int:
-    _, engine, _ = _workspace()
-    frame = list_quarantine(engine, args.source, args.rule, args.run, args.all)
-    if frame.empty:
-        print("nothing in quarantine")
-        return 0
-    for row in frame.itertuples(index=False):
-        # Connector rejects (a broken line, an unreadable file) have a location and a reason
-        # where validation rejects have a record id and rules.
-        where = row.source_record_id or row.raw_location or "-"
-        why = row.rules or (row.reason or "-")[:60]
-        print(f"{row.quarantine_id[:16]}  {row.source:<30} {where:<40} {why:<40} run {row.run_id}"
-              + (f"  replayed {row.replayed_at}" if pd.notna(row.replayed_at) else ""))
-    print(f"{len(frame)} record(s)")
-    return 0
-
-
-def cmd_explain(args) -> int:
-    _, engine, _ = _workspace()
-    from warehouse.schema import quarantine as q
-
-    with engine.connect() as conn:
-        ids = conn.execute(sa.select(q.c.quarantine_id).where(
-            q.c.quarantine_id.startswith(args.quarantine_id))).scalars().all()
-    if len(ids) != 1:
-        print(f"{len(ids)} quarantined records match {args.quarantine_id!r}")
-        return 1
-    print(explain(engine, ids[0]))
-    return 0
-
-
-def cmd_replay(args) -> int:
-    from govshare import config as cfg
-
-    config, engine, reference = _workspace()
-    docs = config.get("data_docs_dir") or cfg.home() / "data_docs"
-    summary = replay(engine, reference(), args.source, args.rule, docs_dir=docs)
-    if not summary:
-        print("nothing to replay")
-    for name, counts in summary.items():
-        print(f"{name}: {counts['considered']} considered, {counts['loaded']} loaded, "
-              f"{counts['still_failing']} still failing, {counts['not_replayable']} not "
-              "replayable (rejected before landing: fix and re-deliver at the source)")
-    return 0
-
-
-def add_quarantine_parser(subparsers) -> None:
-    """Add `govshare quarantine list|explain|replay` to the CLI's subparsers."""
-    parser = subparsers.add_parser("quarantine", help="list, explain and replay held records")
-    commands = parser.add_subparsers(dest="quarantine_command", required=True)
-    listing = commands.add_parser("list", help="quarantined records not yet replayed")
-    listing.add_argument("--source")
-    listing.add_argument("--rule", help="a rule id, e.g. grid_code.known_community")
-    listing.add_argument("--run", help="a run id")
-    listing.add_argument("--all", action="store_true", help="include replayed records")
-    listing.set_defaults(func=cmd_list)
-    explaining = commands.add_parser("explain", help="why one record is held")
-    explaining.add_argument("quarantine_id", help="the id, or a unique prefix of it")
-    explaining.set_defaults(func=cmd_explain)
-    replaying = commands.add_parser("replay", help="validate held records again and load "
-                                                   "those that now pass")
-    replaying.add_argument("--source")
-    replaying.add_argument("--rule")
-    replaying.set_defaults(func=cmd_replay)

@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.config import access_path
+
 
 def _config() -> dict:
-    from govshare.config import ConfigError, load_sources
+    from pipeline.config import ConfigError, load_sources
 
     try:
         return load_sources()
@@ -24,11 +26,9 @@ def _url(args) -> str:
 
 
 def _engine(args):
-    from warehouse.engine import create_warehouse_engine
-    from warehouse.schema import create_all
+    from warehouse.migrate import open_warehouse
 
-    engine = create_warehouse_engine(_url(args))
-    create_all(engine)
+    engine = open_warehouse(_url(args))
     return engine
 
 
@@ -53,7 +53,7 @@ def cmd_downgrade(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from warehouse.publish import publish
+    from pipeline.publication import publish
 
     config = _config()
     if args.url:
@@ -63,7 +63,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_freshness(args) -> int:
-    from warehouse.freshness import StaleSourceError, check_freshness
+    from pipeline.freshness import StaleSourceError, check_freshness
 
     config = _config()
     if args.url:
@@ -136,7 +136,7 @@ def add_warehouse_parser(subparsers) -> None:
 def cmd_access_apply(args) -> int:
     from warehouse.access import apply_access, load_access
 
-    changes = apply_access(_engine(args), load_access(args.access), reason=args.reason)
+    changes = apply_access(_engine(args), load_access(args.access or access_path()), reason=args.reason)
     for change in changes:
         print(change)
     print(f"{len(changes)} change(s)")
@@ -146,7 +146,7 @@ def cmd_access_apply(args) -> int:
 def cmd_who_can_see(args) -> int:
     from warehouse.access import load_access, who_can_see
 
-    frame = who_can_see(_engine(args), load_access(args.access), args.resident_id)
+    frame = who_can_see(_engine(args), load_access(args.access or access_path()), args.resident_id)
     print(frame.to_string(index=False) if len(frame) else "no department sees this resident")
     return 0
 
@@ -169,7 +169,7 @@ def add_access_parser(subparsers) -> None:
 def cmd_export(args) -> int:
     from warehouse.access import export_table, load_access
 
-    rows = export_table(_engine(args), load_access(args.access), args.department, args.table,
+    rows = export_table(_engine(args), load_access(args.access or access_path()), args.department, args.table,
                         Path(args.out), args.reason)
     print(f"{rows} rows written to {args.out} (logged in audit.grant_log)")
     return 0

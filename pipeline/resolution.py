@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from govshare.masking import mask_id
+from common.masking import mask_id
 from transforms.resolution import engine as eng
-from transforms.resolution import golden, identity, tables
+from transforms.resolution import golden, identity
 from transforms.resolution import mentions as mn
+from warehouse import resolution_tables as tables
 from warehouse.engine import bulk_insert, iter_frames, read_frame, upsert
 from warehouse.scd2 import apply_scd2
 
@@ -277,11 +278,10 @@ def _published(name: str, gold: pd.DataFrame) -> pd.DataFrame:
 def resolve(config: dict, run_id: str, full: bool = False) -> dict:
     """The DAG's resolution step: residents and units, incremental after the first run
     (`full=True` re-clusters everything; ids stay stable either way). Returns counts."""
-    from expectations.reference import load_reference
-    from warehouse.engine import create_warehouse_engine
+    from common.reference import load_reference
+    from warehouse.migrate import open_warehouse
 
-    engine = create_warehouse_engine(config.get("warehouse_url"))
-    tables.create_all(engine)
+    engine = open_warehouse(config.get("warehouse_url"))
     divisions = load_reference(config=config).divisions
     try:
         return {name: resolve_kind(engine, name, divisions, run_id, full=full)

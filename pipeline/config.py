@@ -87,3 +87,7 @@ def load_sources(path: str | os.PathLike | None = None, require_env: bool = True
         if table.get("conn_id"):
             table.update({**_from_airflow_connection(table.pop("conn_id")), **table})
     return config
+
+
+def access_path() -> Path:
+    return Path(os.environ.get("GOVSHARE_ACCESS", home() / "access.yaml"))

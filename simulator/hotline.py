@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from govshare.simulator import identity
-from govshare.simulator.model import City
-from govshare.simulator.noise import Noiser
+from simulator import identity
+from simulator.model import City
+from simulator.noise import Noiser
 
 SOURCE = "hotline.tickets"
 SOURCE_STREAM = 12  # this emitter's sub-stream of the city seed

@@ -44,7 +44,7 @@ GRID_FIELDS = (
 GRID_TIMESTAMPS = ("reported_at", "deadline_at", "closed_at", "updated_at")
 
 
-def _parse(raw: pd.Series) -> list[dict]:
+def parse_records(raw: pd.Series) -> list[dict]:
     """Each raw JSON text as a dict; text that is not a JSON object becomes {} (its required
     fields are then missing, which the presence rules report)."""
     parsed = []
@@ -99,7 +99,7 @@ def _child_counts(owner: np.ndarray, bad: pd.Series, n: int) -> np.ndarray:
     return np.bincount(owner[flags], minlength=n).astype(np.int64)
 
 
-def _explode(records: list[dict], field: str) -> tuple[np.ndarray, list[dict]]:
+def explode_children(records: list[dict], field: str) -> tuple[np.ndarray, list[dict]]:
     """(owner record position, child dict) of every element of each record's `field` list."""
     owners, children = [], []
     for position, record in enumerate(records):
@@ -116,7 +116,7 @@ def _child_text(children: list[dict], key: str) -> pd.Series:
 
 
 def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
-    records = _parse(landed["raw"])
+    records = parse_records(landed["raw"])
     n = len(records)
     frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
                           for name in HOTLINE_FIELDS})
@@ -133,7 +133,7 @@ def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
     frame["callback_reached"] = _bool_column([c.get("reached") for c in callbacks])
     frame["callback_resolved"] = _text_column([c.get("resolved") for c in callbacks])
     frame["callback_satisfaction"] = _text_column([c.get("satisfaction") for c in callbacks])
-    owners, dispatches = _explode(records, "dispatches")
+    owners, dispatches = explode_children(records, "dispatches")
     frame["dispatch_count"] = np.bincount(owners, minlength=n).astype(np.int64)
     codes = _child_text(dispatches, "dept_code")
     joined = pd.Series(codes.to_numpy(dtype=object)).groupby(owners).agg(
@@ -146,7 +146,7 @@ def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
 
 
 def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
-    records = _parse(landed["raw"])
+    records = parse_records(landed["raw"])
     n = len(records)
     frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
                           for name in GRID_FIELDS})
@@ -155,13 +155,13 @@ def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
     # A grid code is its community's 12-digit code + a 3-digit grid number.
     well_formed = frame["grid_code"].str.fullmatch(r"[0-9]{15}").fillna(False).astype(bool)
     frame["grid_community_code"] = frame["grid_code"].str.slice(0, 12).where(well_formed)
-    owners, persons = _explode(records, "persons")
+    owners, persons = explode_children(records, "persons")
     frame["persons_count"] = np.bincount(owners, minlength=n).astype(np.int64)
     ids = identifiers.normalize_id_number(_child_text(persons, "id_number"))
     phones = identifiers.normalize_phone(_child_text(persons, "phone"))
     frame["persons_bad_id_number"] = _child_counts(owners, ~ids["id_valid"].astype("boolean"), n)
     frame["persons_bad_phone"] = _child_counts(owners, ~phones["phone_ok"].astype("boolean"), n)
-    owners, units = _explode(records, "units")
+    owners, units = explode_children(records, "units")
     frame["units_count"] = np.bincount(owners, minlength=n).astype(np.int64)
     uscc = identifiers.normalize_uscc(_child_text(units, "uscc"))
     valid_uscc = uscc["uscc_format_ok"] & uscc["uscc_checksum_ok"]

@@ -11,9 +11,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from govshare.simulator import identity
-from govshare.simulator.model import SCALES, City, Scale
-from govshare.simulator.noise import NoiseRates
+from simulator import identity
+from simulator.model import SCALES, City, Scale
+from simulator.noise import NoiseRates
 
 CITY_CODE = "150100000000"
 CITY_NAME = "呼和浩特市"

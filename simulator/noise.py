@@ -21,7 +21,7 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
-from govshare.simulator import identity
+from simulator import identity
 
 
 @dataclass(frozen=True)

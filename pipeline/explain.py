@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govshare.masking import mask_id, mask_name, mask_phone
+from common.masking import mask_id, mask_name, mask_phone
 from transforms.resolution import engine as eng
-from transforms.resolution import tables
+from warehouse import resolution_tables as tables
 
 
 def _reference(text: str) -> tuple[str, str]:
@@ -65,25 +65,3 @@ def explain(engine: sa.Engine, left: str, right: str) -> str:
                  f"prior), match probability {contributions.attrs['match_probability']:.6f}; "
                  f"probabilistic threshold {kind.threshold}, strong {kind.strong}")
     return "\n".join(lines)
-
-
-def cmd_explain(args) -> int:
-    from govshare import config as cfg
-    from warehouse.engine import create_warehouse_engine
-
-    config = cfg.load_sources(args.sources, require_env=False)
-    engine = create_warehouse_engine(args.warehouse_url or config.get("warehouse_url"))
-    print(explain(engine, args.left, args.right))
-    return 0
-
-
-def add_explain_parser(subparsers) -> None:
-    """Add `govshare explain SOURCE:ID SOURCE:ID` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "explain", help="how two records compare in resident/unit resolution")
-    parser.add_argument("left", help="SOURCE:ID, e.g. civil_affairs.residents:MZ0000000001")
-    parser.add_argument("right", help="SOURCE:ID, e.g. hotline.tickets:HL20261125000123")
-    parser.add_argument("--warehouse-url", help="default: the sources file's warehouse_url")
-    parser.add_argument("--sources", help="sources file (default: the configured one)")
-    parser.set_defaults(func=cmd_explain)
-

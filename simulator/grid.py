@@ -35,9 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from govshare.simulator import identity
-from govshare.simulator.model import City
-from govshare.simulator.noise import Noiser
+from simulator import identity
+from simulator.model import City
+from simulator.noise import Noiser
 
 SOURCE_STREAM = 26482  # "gr": this emitter's own sub-stream of the city seed
 SOURCE = "grid.events"

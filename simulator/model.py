@@ -13,7 +13,7 @@ from datetime import date
 
 import pandas as pd
 
-from govshare.simulator.noise import NoiseRates
+from simulator.noise import NoiseRates
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from expectations.flatten import _explode, _parse, flatten_grid, flatten_hotline
+from common.sources import GRID, HOTLINE, ROSTERS
 from transforms import identifiers
 from transforms.address import parse_address
+from transforms.records import explode_children, flatten_grid, flatten_hotline, parse_records
 from warehouse.engine import bulk_insert, upsert
 from warehouse.scd2 import apply_scd2
 
 log = logging.getLogger(__name__)
 
-HOTLINE = "hotline.tickets"
-GRID = "grid.events"
-ROSTERS = "rosters"
 
 
 def _watermark_key(source: str) -> str:
@@ -124,7 +122,7 @@ def _children(records: list[dict], field: str, parents: pd.Series, hashes: pd.Se
               parent_key: str, columns: dict[str, str], timestamps=()) -> pd.DataFrame:
     """One row per element of each record's `field` list: parent key, 0-based `seq`, the
     child's fields (`columns` maps child key -> column) and the parent version's hash."""
-    owners, items = _explode(records, field)
+    owners, items = explode_children(records, field)
     seq = pd.Series(owners).groupby(owners).cumcount().to_numpy()
     frame = pd.DataFrame({parent_key: parents.to_numpy()[owners], "seq": seq})
     for key, column in columns.items():
@@ -153,7 +151,7 @@ def hotline_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
                    now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(tickets, dispatches, whistle summons) of staged ticket versions, cleaned."""
     flat = flatten_hotline(pd.DataFrame({"raw": versions["record"].to_numpy()}))
-    records = _parse(versions["record"].reset_index(drop=True))
+    records = parse_records(versions["record"].reset_index(drop=True))
     whistles = [r.get("whistle") if isinstance(r.get("whistle"), dict) else {} for r in records]
     places = resolve_divisions(flat["address_text"], flat["street_code"],
                                flat["community_code"], divisions)
@@ -195,7 +193,7 @@ def grid_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
     """(events, persons, units) of staged grid event versions, cleaned. An event's community
     is its grid code's; the address decides only where the grid code is unknown."""
     flat = flatten_grid(pd.DataFrame({"raw": versions["record"].to_numpy()}))
-    records = _parse(versions["record"].reset_index(drop=True))
+    records = parse_records(versions["record"].reset_index(drop=True))
     places = resolve_divisions(flat["address_text"], pd.Series(np.nan, index=flat.index,
                                                                dtype="str"),
                                pd.Series(np.nan, index=flat.index, dtype="str"), divisions)
@@ -357,13 +355,11 @@ def publish(config: dict, run_id: str, full: bool = False, engine: sa.Engine | N
             ) -> dict:
     """Publish what was staged since the last publish (`full`: everything staged) into the
     shared tables, in one transaction. Returns counts per source."""
-    from expectations.reference import load_reference
-    from warehouse.engine import create_warehouse_engine
-    from warehouse.schema import create_all
+    from common.reference import load_reference
+    from warehouse.migrate import open_warehouse
 
     if engine is None:
-        engine = create_warehouse_engine(config.get("warehouse_url"))
-        create_all(engine)
+        engine = open_warehouse(config.get("warehouse_url"))
     divisions = load_reference(config=config).divisions
     now = datetime.now(UTC)
     with engine.begin() as conn:

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from govshare.simulator import identity
-from govshare.simulator.model import City
-from govshare.simulator.noise import Noiser
+from simulator import identity
+from simulator.model import City
+from simulator.noise import Noiser
 
 SOURCE_STREAM = 11
 CHUNK = 50_000

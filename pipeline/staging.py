@@ -1,0 +1,178 @@
+"""Staging one batch: validate the landed versions of a source (Great Expectations suites in
+expectations/rules/), stage those that pass into `staging.record_version` and quarantine the
+rest, in one transaction; a batch failure holds the whole batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from common import sources
+from connectors.landing import META_COLUMNS
+from pipeline import config as cfg
+from pipeline.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+
+def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
+    """The record as JSON text: the sent JSON where the source sends JSON, else the landed
+    columns (for rosters the named columns; their raw cells stay in the landing zone)."""
+    if sources.raw_format(source) == "json":
+        return frame["raw"].astype("str") if len(frame) else pd.Series([], dtype="str")
+    columns = [c for c in frame.columns if c not in META_COLUMNS and c != "raw"]
+    values = frame[columns].astype(object).where(frame[columns].notna(), None)
+    return pd.Series([json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str)
+                      for row in values.itertuples(index=False, name=None)], index=frame.index)
+
+
+def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int:
+    """Put landed records (source columns plus the landing's metadata columns) into
+    `staging.record_version`; a version already staged keeps its first landing."""
+    from warehouse.engine import upsert
+
+    updated = landed["updated_at"] if "updated_at" in landed.columns else None
+    versions = pd.DataFrame({
+        "source": source,
+        "source_record_id": landed["_source_record_id"],
+        "content_hash": landed["_content_hash"],
+        "record_updated_at": None if updated is None else updated.astype("str"),
+        "record": _record_json(source, landed),
+        "warnings": landed["_warnings"].replace("", None) if "_warnings" in landed.columns
+        else None,
+        "run_id": landed["_run_id"],
+        "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
+    })
+    return upsert(conn, versions.drop(columns=[c for c in ("_warnings",) if c in versions]),
+                  "staging.record_version",
+                  ["source", "source_record_id", "content_hash"], update=False)
+
+
+def recent_landed_counts(ws: Workspace, source: str, run_id: str, runs: int = 7,
+                         min_runs: int = 3, min_median: int = 50) -> list[int] | None:
+    """Records landed by the source's last `runs` runs before this one: the history the
+    volume check compares a batch with. None (no check) while the history is too short or
+    too small to judge; the source's first run, an initial full load, never counts."""
+    from warehouse.schema import load_audit
+
+    with ws.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(load_audit.c.records_landed)
+            .where(load_audit.c.source == source, load_audit.c.run_id != run_id)
+            .order_by(load_audit.c.window_end.desc())).scalars().all()
+    history = [int(r) for r in rows[:-1][:runs]]  # rows[-1] is the first run
+    if len(history) < min_runs or sorted(history)[len(history) // 2] < min_median:
+        return None
+    return history
+
+
+
+def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
+    """sha256 of source, location, reason and raw: the same rejection twice is one row."""
+    parts = zip(frame["raw_location"].astype("str"), frame["reason"].astype("str"),
+                frame["raw"].fillna("").astype("str"))
+    return pd.Series([hashlib.sha256("\x1f".join([source, *p]).encode()).hexdigest()
+                      for p in parts], index=frame.index, dtype="str")
+
+
+def record_quarantine(conn: sa.Connection, source: str, run_id: str,
+                      quarantined: pd.DataFrame) -> int:
+    """Write a validation's quarantined rows (runner.ValidationOutcome.quarantined) to
+    `shared.quarantine`; a row already there (same quarantine id) is left as it is."""
+    from warehouse.engine import upsert
+
+    if quarantined.empty:
+        return 0
+    rows = pd.DataFrame({
+        "quarantine_id": quarantine_ids(source, quarantined),
+        "source": source,
+        "source_record_id": quarantined["source_record_id"],
+        "raw_location": quarantined["raw_location"],
+        "reason": quarantined["reason"],
+        "raw": quarantined["raw"],
+        "run_id": run_id,
+        "quarantined_at": datetime.now(UTC),
+        "replayed_at": pd.Series(pd.NaT, index=quarantined.index, dtype="datetime64[us, UTC]"),
+        "rules": quarantined["rules"],
+        "severity": quarantined["severity"],
+        "landed_record": quarantined["landed_record"],
+    })
+    return upsert(conn, rows, "shared.quarantine", ["quarantine_id"], update=False)
+
+
+class BatchHeldError(RuntimeError):
+    """A batch failed a batch-level rule: nothing of it was loaded."""
+
+
+def validate_and_stage(engine: sa.Engine, source: str, landed: pd.DataFrame, reference,
+                       run_id: str, recent_counts: list[int] | None = None,
+                       docs_dir=None) -> dict:
+    """The validate step between extract and load: validate a landed batch, then, in one
+    transaction, stage the rows that pass and quarantine the ones that fail a critical rule.
+    A held batch (volume collapse, schema drift) stages and quarantines nothing and raises
+    `BatchHeldError`, so the task fails loudly."""
+
+    from expectations.runner import WARNINGS, validate_landed
+
+    outcome = validate_landed(source, landed, reference, recent_counts, docs_dir, run_id)
+    if outcome.held:
+        raise BatchHeldError("; ".join(outcome.batch_failures))
+    with engine.begin() as conn:
+        staged = stage_records(conn, source, outcome.valid.drop(columns=[WARNINGS])) \
+            if not outcome.valid.empty else 0
+        quarantined = record_quarantine(conn, source, run_id, outcome.quarantined)
+    return {**outcome.stats, "staged": staged, "quarantine_rows": quarantined,
+            "data_docs": str(outcome.docs_index) if outcome.docs_index else None}
+
+
+
+def validate_and_load(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
+    """Validate the run date's landed versions of one source (Great Expectations suites in
+    expectations/rules/), stage those that pass into `staging.record_version` and quarantine
+    the rest, in one transaction. A batch failure (volume collapse, schema drift) raises
+    `BatchHeldError` and loads nothing."""
+
+    from common.reference import load_reference
+    from expectations.runner import has_rules
+    from warehouse.schema import load_audit
+
+    config = config or cfg.load_sources()
+    with Workspace(config) as ws:
+        landed = ws.landing.read_records(source, run_date)
+        if not has_rules(source):
+            log.warning("%s has no validation suite in expectations/rules/: staged unvalidated",
+                        source)
+            with ws.engine.begin() as conn:
+                staged = stage_records(conn, source, landed)
+            return {"source": source, "staged": staged, "quarantine_rows": 0, "data_docs": None}
+        history = recent_landed_counts(ws, source, run_id, **config.get("volume_check", {}))
+        if landed.empty:
+            if history:  # nothing at all from a source that usually delivers: a collapse
+                raise BatchHeldError(f"{source}: no records landed for {run_date}, against a "
+                                     f"median of {sorted(history)[len(history) // 2]} recently")
+            return {"source": source, "staged": 0, "quarantine_rows": 0, "data_docs": None}
+        outcome = validate_and_stage(
+            ws.engine, source, landed, load_reference(config=config), run_id,
+            recent_counts=history,
+            docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs")
+        from warehouse.schema import quarantine
+
+        rejected = (sa.select(sa.func.count()).select_from(quarantine)
+                    .where(quarantine.c.source == source, quarantine.c.run_id == run_id)
+                    .scalar_subquery())
+        with ws.engine.begin() as conn:
+            # Derived from the quarantine itself, so re-running the task counts nothing twice.
+            conn.execute(sa.update(load_audit)
+                         .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
+                         .values(records_loaded=outcome["staged"], records_quarantined=rejected))
+        log.info("%s: staged %d, quarantined %d", source, outcome["staged"],
+                 outcome["quarantine_rows"])
+        return {"source": source, **{k: outcome[k] for k in ("staged", "quarantine_rows",
+                                                              "data_docs")}}
+
