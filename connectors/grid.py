@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 import fsspec
 import pandas as pd
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
+from connectors.landing import RawLanding
 
 SOURCE = "grid.events"
 DEFAULT_PATTERN = "grid/events_*.jsonl*"
@@ -65,7 +66,7 @@ def file_day(relative_path: str) -> date | None:
         return None
 
 
-class GridFileConnector:
+class GridFileConnector(Connector):
     """Lands the grid app's daily exports.
 
     Config: `root` (folder or fsspec URL); optional `pattern` (glob under root, default
@@ -111,7 +112,8 @@ class GridFileConnector:
                 chosen.append((path, day))
         return chosen
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
         manifest = state.file_manifest(SOURCE)
         drift: set[str] = set()
@@ -137,8 +139,9 @@ class GridFileConnector:
         report.notes.update(counts)
         return report
 
-    def _land_file(self, path: str, run_date: date, data: bytes, sha256: str, landing, state,
-                   run_id: str, report: ExtractReport, drift: set[str], counts: dict) -> None:
+    def _land_file(self, path: str, run_date: date, data: bytes, sha256: str,
+                   landing: RawLanding, state: ExtractionState, run_id: str,
+                   report: ExtractReport, drift: set[str], counts: dict) -> None:
         # Each version of a file gets its own place: a re-export never overwrites the bytes
         # of the version it replaces, and landing the same version again is idempotent.
         version = sha256[:16]

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import requests
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
+from connectors.landing import RawLanding
 
 log = logging.getLogger(__name__)
 
@@ -320,8 +321,9 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class RestConnector:
-    """Base of the REST connectors. Subclasses set the class attributes and `pages()`.
+class RestConnector(Connector):
+    """Base of the REST connectors. Subclasses set `source`, the class attributes below and
+    `pages()`.
 
     `extract()` asks the source for everything changed since min(watermark, window.since)
     minus the overlap, up to window.until; keeps the latest version of each record; lands
@@ -329,7 +331,6 @@ class RestConnector:
     watermark forward (never backwards).
     """
 
-    source: ClassVar[str]
     key_field: ClassVar[str]  # the record key (landed as the frame's key column)
     version_field: ClassVar[str]  # change time: the latest version per key is kept
     watermark_field: ClassVar[str]  # the time the source's window filter applies to
@@ -411,7 +412,8 @@ class RestConnector:
         latest = distinct.drop_duplicates("_key", keep="last").drop(columns="_instant")
         return latest, len(rows) - len(distinct), len(distinct) - len(latest)
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         before = state.get_watermark(self.source)
         client_stats_before = Counter(self.client.stats)
         report = ExtractReport(source=self.source, run_id=run_id, window=window,

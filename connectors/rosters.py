@@ -29,7 +29,8 @@ import fsspec
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
+from connectors.landing import RawLanding
 from connectors.spreadsheet import (
     DEFAULT_ENCODINGS,
     SheetRow,
@@ -241,7 +242,7 @@ def records_frame(records: list[dict], file_sha256: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- connector
 
 
-class RosterConnector:
+class RosterConnector(Connector):
     """Config keys: `root` (drop root holding `rosters/`, a local path or fsspec URL),
     `header_synonyms` (logical column -> list of headers, replacing the contract's
     spellings for the columns it names), `encodings` (CSV encodings to try after the BOM
@@ -269,7 +270,8 @@ class RosterConnector:
             return []
         return [(path, path[len(self.root_path) + 1:]) for path in sorted(self.fs.find(base))]
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
         run_date = window.run_date
         manifest = state.file_manifest(SOURCE)
@@ -302,7 +304,8 @@ class RosterConnector:
         report.schema_drift = sorted({header for _, header in notes["unknown_headers"]})
         return report
 
-    def _land_file(self, landing, run_date: date, data: bytes, relative: str) -> Path:
+    def _land_file(self, landing: RawLanding, run_date: date, data: bytes,
+                   relative: str) -> Path:
         # Land the exact bytes that were hashed and parsed, even if the drop changes meanwhile.
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / "file"
@@ -313,8 +316,8 @@ class RosterConnector:
         report.received += 1
         report.quarantined.append(QuarantinedItem(location=relative, reason=reason, raw=None))
 
-    def _load_file(self, report: ExtractReport, landing, run_date: date, run_id: str,
-                   relative: str, data: bytes, sha: str) -> None:
+    def _load_file(self, report: ExtractReport, landing: RawLanding, run_date: date,
+                   run_id: str, relative: str, data: bytes, sha: str) -> None:
         try:
             parsed = parse_roster(relative, data, self.headers, self.encodings)
         except UnreadableFile as exc:
