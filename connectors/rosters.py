@@ -6,7 +6,8 @@ it in a spreadsheet: it finds the header row under any title rows, maps the head
 to logical columns, fills merged cells down, drops totals, notes and blank rows (recording
 why), and keeps every value as the text the cell shows. Nothing is repaired here: ID numbers
 that a spreadsheet turned into numbers are kept as shown and flagged for the transforms.
-Reading cells as shown is `connectors.spreadsheet`.
+Reading cells as shown is `connectors.spreadsheet`; listing, the manifest, landing and file
+quarantine are the shared file-drop machinery (`connectors.filedrop`).
 
 A record's key (spec/warehouse.md) is `<path under the drop root>#<sheet>!<physical row>`,
 with an empty sheet name and the line number for a CSV file.
@@ -17,20 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
 from typing import Any
 
-import fsspec
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
-from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
-from connectors.landing import RawLanding
+from connectors.base import Window
+from connectors.filedrop import FileContents, FileDropConnector
 from connectors.spreadsheet import (
     DEFAULT_ENCODINGS,
     SheetRow,
@@ -242,16 +239,20 @@ def records_frame(records: list[dict], file_sha256: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- connector
 
 
-class RosterConnector(Connector):
+class RosterConnector(FileDropConnector):
     """Config keys: `root` (drop root holding `rosters/`, a local path or fsspec URL),
-    `header_synonyms` (logical column -> list of headers, replacing the contract's
-    spellings for the columns it names), `encodings` (CSV encodings to try after the BOM
-    check, in order)."""
+    `storage_options` (for fsspec), `header_synonyms` (logical column -> list of headers,
+    replacing the contract's spellings for the columns it names), `encodings` (CSV
+    encodings to try after the BOM check, in order)."""
 
     source = SOURCE
+    key_column = "source_record_id"
+    landed_files_note = "files_considered"  # the name roster reports have always used
+    # A file version lands once: unchanged files are skipped, except on a re-run of the
+    # window that landed them (its parts are replaced, as for every source).
+    reland_on_window_rerun = True
 
     def __init__(self, config: Mapping[str, Any]):
-        self.root = str(config["root"])
         synonyms = {k: tuple(v) for k, v in DEFAULT_HEADER_SYNONYMS.items()}
         overrides = dict(config.get("header_synonyms") or {})
         unknown = sorted(set(overrides) - set(LOGICAL_COLUMNS))
@@ -260,89 +261,48 @@ class RosterConnector(Connector):
         synonyms.update({k: tuple(v) for k, v in overrides.items()})
         self.headers = HeaderMap(synonyms)
         self.encodings = tuple(config.get("encodings") or DEFAULT_ENCODINGS)
-        self.fs, root_path = fsspec.core.url_to_fs(self.root)
-        self.root_path = root_path.rstrip("/")
+        super().__init__(config)
 
-    def list_files(self) -> list[tuple[str, str]]:
-        """(filesystem path, path relative to the drop root) of every file under rosters/."""
-        base = f"{self.root_path}/rosters"
-        if not self.fs.exists(base):
-            return []
-        return [(path, path[len(self.root_path) + 1:]) for path in sorted(self.fs.find(base))]
+    def start_notes(self) -> dict[str, Any]:
+        return dict(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],
+                    skipped_files=[], unknown_headers=[])
 
-    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
-                run_id: str) -> ExtractReport:
-        report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
-        run_date = window.run_date
-        manifest = state.file_manifest(SOURCE)
-        notes = report.notes
-        notes.update(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],
-                     skipped_files=[], unknown_headers=[], files_considered=0,
-                     files_unchanged=0)
-        for path, relative in self.list_files():
-            name = relative.rsplit("/", 1)[-1]
-            if name.startswith(("~$", ".")):
+    def window_files(self, window: Window, notes: dict[str, Any]) -> list[str]:
+        """Every file under rosters/ but office lock and hidden files, whatever the window:
+        a file never seen before is always taken."""
+        taken = []
+        for relative in self.find("rosters"):
+            if relative.rsplit("/", 1)[-1].startswith(("~$", ".")):
                 notes["skipped_files"].append((relative, "office lock or hidden file"))
-                continue
-            data = self.fs.cat_file(path)
-            sha = hashlib.sha256(data).hexdigest()
-            match = ROSTER_PATH.match(relative)
-            # A file version lands once: unchanged files are skipped, except on a re-run of
-            # the window that landed them (its parts are replaced, as for every source).
-            landed_by_this_window = (landing.file_partition(SOURCE, run_date) / relative).exists()
-            if manifest.get(relative) == sha and not landed_by_this_window:
-                notes["files_unchanged"] += 1
-                continue
-            notes["files_considered"] += 1
-            report.files.append(str(self._land_file(landing, run_date, data, relative)))
-            if not match:
-                self._quarantine(report, relative,
-                                 "not under rosters/<street code>/<YYYYMM>/")
             else:
-                self._load_file(report, landing, run_date, run_id, relative, data, sha)
-            state.record_file(SOURCE, relative, sha, run_id)
-        report.schema_drift = sorted({header for _, header in notes["unknown_headers"]})
-        return report
+                taken.append(relative)
+        return taken
 
-    def _land_file(self, landing: RawLanding, run_date: date, data: bytes,
-                   relative: str) -> Path:
-        # Land the exact bytes that were hashed and parsed, even if the drop changes meanwhile.
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "file"
-            copy.write_bytes(data)
-            return landing.write_file(SOURCE, run_date, copy, relative)
+    def part_name(self, relative_path: str, sha256: str) -> str:
+        # One part per file version: files with equal bytes under two names stay apart, and a
+        # corrected file lands beside the version it corrects.
+        match = ROSTER_PATH.match(relative_path)
+        path_digest = hashlib.sha256(relative_path.encode("utf-8")).hexdigest()
+        return f"{match['street']}_{match['month']}_{path_digest[:12]}_{sha256[:16]}"
 
-    def _quarantine(self, report: ExtractReport, relative: str, reason: str) -> None:
-        report.received += 1
-        report.quarantined.append(QuarantinedItem(location=relative, reason=reason, raw=None))
-
-    def _load_file(self, report: ExtractReport, landing: RawLanding, run_date: date,
-                   run_id: str, relative: str, data: bytes, sha: str) -> None:
+    def parse(self, relative_path: str, data: bytes, sha256: str,
+              notes: dict[str, Any]) -> FileContents:
+        if not ROSTER_PATH.match(relative_path):
+            return FileContents.quarantined_file(relative_path,
+                                                 "not under rosters/<street code>/<YYYYMM>/")
         try:
-            parsed = parse_roster(relative, data, self.headers, self.encodings)
+            parsed = parse_roster(relative_path, data, self.headers, self.encodings)
         except UnreadableFile as exc:
-            self._quarantine(report, relative, str(exc))
-            return
-        notes = report.notes
+            return FileContents.quarantined_file(relative_path, str(exc))
         if parsed.encoding:
-            notes["encodings"][relative] = parsed.encoding
-        notes["header_rows"][relative] = parsed.header_rows
+            notes["encodings"][relative_path] = parsed.encoding
+        notes["header_rows"][relative_path] = parsed.header_rows
         notes["dropped_rows"].extend(parsed.dropped)
         notes["skipped_sheets"].extend(parsed.skipped_sheets)
         notes["unknown_headers"].extend(parsed.unknown_headers)
         if not parsed.header_rows:
-            self._quarantine(report, relative, "no header row found in any sheet")
-            return
-        report.received += len(parsed.records)
-        if not parsed.records:
-            return
-        # One part per file version: files with equal bytes under two names stay apart, and a
-        # corrected file lands beside the version it corrects.
-        match = ROSTER_PATH.match(relative)
-        path_digest = hashlib.sha256(relative.encode("utf-8")).hexdigest()
-        part = f"{match['street']}_{match['month']}_{path_digest[:12]}_{sha[:16]}"
-        target = landing.write_records(SOURCE, run_date, part, run_id,
-                                       records_frame(parsed.records, sha),
-                                       key_column="source_record_id")
-        report.landed += len(parsed.records)
-        report.files.append(str(target))
+            return FileContents.quarantined_file(relative_path,
+                                                 "no header row found in any sheet")
+        return FileContents(
+            records=records_frame(parsed.records, sha256) if parsed.records else None,
+            schema_drift={header for _, header in parsed.unknown_headers})
