@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # the landing pulls in pandas and pyarrow, which DAG parsing must not load
+    from connectors.landing import RawLanding
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,33 @@ class ExtractReport:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+class ExtractionState(Protocol):
+    """What connectors keep between runs: watermarks, the lower bounds windows first read
+    from, and the manifest of landed files. `warehouse.state.StateStore` keeps them in the
+    warehouse; connectors see only this, so they never depend on the warehouse."""
+
+    def get_watermark(self, source: str) -> str | None: ...
+
+    def set_watermark(self, source: str, value: str, run_id: str) -> None: ...
+
+    def window_lower_bound(self, source: str, part: str) -> tuple[bool, str | None]: ...
+
+    def record_window(self, source: str, part: str, lower_bound: str | None,
+                      run_id: str) -> None: ...
+
+    def file_manifest(self, source: str) -> dict[str, str]: ...
+
+    def record_file(self, source: str, path: str, sha256: str, run_id: str) -> None: ...
+
+
 class Connector(Protocol):
     """One source kind. Configured from a mapping (Airflow Connection extras or a config
-    file), never from code."""
+    file), never from code. The connector bases subclass it explicitly, so a type checker
+    holds each of them to this interface."""
 
     source: str
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         """Land everything the source changed in `window`, then advance the state."""
         ...

@@ -12,27 +12,27 @@ that is new or changed since it was last landed (a late delivery or a re-export)
 backfill over a range lands exactly what the same days run one by one land.
 
 Where the files live is configuration: `root` is a local folder or any fsspec URL
-(`s3://bucket/prefix` with `storage_options`, `memory://...` in tests).
+(`s3://bucket/prefix` with `storage_options`, `memory://...` in tests). Listing, the
+manifest, landing and file quarantine are the shared file-drop machinery
+(`connectors.filedrop`).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
-import tempfile
 import zlib
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from operator import itemgetter
-from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import fsspec
 import pandas as pd
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import QuarantinedItem, Window
+from connectors.filedrop import FileContents, FileDropConnector
 
 SOURCE = "grid.events"
 DEFAULT_PATTERN = "grid/events_*.jsonl*"
@@ -65,7 +65,7 @@ def file_day(relative_path: str) -> date | None:
         return None
 
 
-class GridFileConnector:
+class GridFileConnector(FileDropConnector):
     """Lands the grid app's daily exports.
 
     Config: `root` (folder or fsspec URL); optional `pattern` (glob under root, default
@@ -76,113 +76,70 @@ class GridFileConnector:
     over its day."""
 
     source = SOURCE
+    key_column = "event_id"
+    # An object store may fail on one file: the others still land, that one waits.
+    read_errors_quarantine = True
 
-    def __init__(self, config: Mapping):
-        self.root = str(config["root"]).rstrip("/")
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__(config)
         self.pattern = config.get("pattern") or DEFAULT_PATTERN
-        self.fs, self.root_path = fsspec.core.url_to_fs(
-            self.root, **dict(config.get("storage_options") or {}))
-        self.root_path = self.root_path.rstrip("/")
         lookback = config.get("lookback_days")
         self.lookback_days = None if lookback in (None, "") else int(lookback)
 
-    def list_files(self) -> list[str]:
-        """Paths (relative to root, `/`-separated) of every file matching the pattern."""
-        found = self.fs.glob(f"{self.root_path}/{self.pattern}", detail=True)
-        prefix = self.root_path + "/"
-        return sorted(p.removeprefix(prefix) for p, info in found.items()
-                      if p.startswith(prefix) and info.get("type") != "directory")
+    def start_notes(self) -> dict[str, Any]:
+        return {"blank_lines": 0}
 
-    def _candidates(self, window: Window, files: list[str]) -> list[tuple[str, date | None]]:
+    def window_files(self, window: Window, notes: dict[str, Any]) -> list[str]:
         """Files whose day ends by the window's end (earlier ones land only if new or
         changed), and files without a day in their name (landed when new or changed)."""
         until = _local(window.until)
         oldest = None if self.lookback_days is None else \
             _local(window.since) - timedelta(days=self.lookback_days)
         chosen = []
-        for path in files:
+        for path in self.glob(self.pattern):
             day = file_day(path)
             if day is None:
-                chosen.append((path, day))
+                chosen.append(path)
                 continue
             # A day's file covers (day 00:00, day+1 00:00]: it belongs where that end falls.
             end = datetime.combine(day, datetime.min.time()) + timedelta(days=1)
             if end <= until and (oldest is None or end > oldest):
-                chosen.append((path, day))
+                chosen.append(path)
         return chosen
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
-        report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
-        manifest = state.file_manifest(SOURCE)
-        drift: set[str] = set()
-        counts = {"files_landed": 0, "files_unchanged": 0, "blank_lines": 0}
-        for path, day in self._candidates(window, self.list_files()):
-            try:
-                data = self.fs.cat_file(f"{self.root_path}/{path}")
-            except Exception as exc:  # noqa: BLE001 (any storage error: report it, go on)
-                report.received += 1
-                report.quarantined.append(QuarantinedItem(
-                    location=path, reason=f"file cannot be read: {type(exc).__name__}: {exc}",
-                    raw=None))
-                continue
-            sha256 = hashlib.sha256(data).hexdigest()
-            if manifest.get(path) == sha256:
-                counts["files_unchanged"] += 1
-                continue
-            # Partitioned by the file's own day, so how runs were sliced does not matter.
-            run_date = day or _local(window.until).date()
-            self._land_file(path, run_date, data, sha256, landing, state, run_id, report,
-                            drift, counts)
-        report.schema_drift = sorted(drift)
-        report.notes.update(counts)
-        return report
+    def run_date(self, relative_path: str, window: Window) -> date:
+        # Partitioned by the file's own day, so how runs were sliced does not matter.
+        return file_day(relative_path) or _local(window.until).date()
 
-    def _land_file(self, path: str, run_date: date, data: bytes, sha256: str, landing, state,
-                   run_id: str, report: ExtractReport, drift: set[str], counts: dict) -> None:
+    def landed_name(self, relative_path: str, sha256: str) -> str:
         # Each version of a file gets its own place: a re-export never overwrites the bytes
         # of the version it replaces, and landing the same version again is idempotent.
-        version = sha256[:16]
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "export"
-            copy.write_bytes(data)
-            landed_file = landing.write_file(SOURCE, run_date, copy, f"{version}/{path}")
-        report.files.append(str(landed_file))
+        return f"{sha256[:16]}/{relative_path}"
 
-        rows = []
-        text = self._decompress(path, data, report)
-        if text is not None:
-            rows = self._parse_lines(path, text, sha256, report, drift, counts)
-        if rows:
-            frame = pd.DataFrame(rows, columns=RECORD_COLUMNS)
-            stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
-            part = landing.write_records(SOURCE, run_date, f"{stem}-{version}", run_id, frame,
-                                         key_column="event_id")
-            report.files.append(str(part))
-            report.landed += len(rows)
-        state.record_file(SOURCE, path, sha256, run_id)
-        counts["files_landed"] += 1
+    def part_name(self, relative_path: str, sha256: str) -> str:
+        stem = relative_path.rsplit("/", 1)[-1].split(".", 1)[0]
+        return f"{stem}-{sha256[:16]}"
 
-    @staticmethod
-    def _decompress(path: str, data: bytes, report: ExtractReport) -> bytes | None:
-        """The file's text bytes, or None after quarantining it (it counts as one item
-        received, so received = landed + quarantined always holds)."""
-        reason = None
+    def parse(self, relative_path: str, data: bytes, sha256: str,
+              notes: dict[str, Any]) -> FileContents:
+        """The file's lines as records; a damaged gzip file is quarantined whole."""
         if data[:2] == GZIP_MAGIC:
             try:
-                return gzip.decompress(data)
+                text = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as exc:
-                reason = f"gzip file cannot be decompressed: {exc}"
-        elif path.endswith(".gz"):
-            reason = "file is named .gz but is not gzip data"
+                return FileContents.quarantined_file(
+                    relative_path, f"gzip file cannot be decompressed: {exc}")
+        elif relative_path.endswith(".gz"):
+            return FileContents.quarantined_file(relative_path,
+                                                 "file is named .gz but is not gzip data")
         else:
-            return data
-        report.received += 1
-        report.quarantined.append(QuarantinedItem(location=path, reason=reason, raw=None))
-        return None
+            text = data
+        return self._parse_lines(relative_path, text, sha256, notes)
 
     @staticmethod
-    def _parse_lines(path: str, text: bytes, sha256: str, report: ExtractReport,
-                     drift: set[str], counts: dict) -> list[tuple]:
+    def _parse_lines(path: str, text: bytes, sha256: str,
+                     notes: dict[str, Any]) -> FileContents:
+        contents = FileContents()
         rows = []
         if text.startswith(b"\xef\xbb\xbf"):
             text = text[3:]
@@ -192,24 +149,23 @@ class GridFileConnector:
         for line_no, raw in enumerate(lines, start=1):
             raw = raw.removesuffix(b"\r")
             if not raw.strip():
-                counts["blank_lines"] += 1
+                notes["blank_lines"] += 1
                 continue
-            report.received += 1
             location = f"{path}#L{line_no}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                report.quarantined.append(QuarantinedItem(
+                contents.quarantined.append(QuarantinedItem(
                     location, "broken line: not valid UTF-8", raw.decode("utf-8", "replace")))
                 continue
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                report.quarantined.append(QuarantinedItem(
+                contents.quarantined.append(QuarantinedItem(
                     location, f"broken line: not valid JSON ({exc})", line))
                 continue
             if not isinstance(record, dict):
-                report.quarantined.append(QuarantinedItem(
+                contents.quarantined.append(QuarantinedItem(
                     location, "broken line: JSON but not an object", line))
                 continue
             try:
@@ -218,12 +174,12 @@ class GridFileConnector:
                 required = (None,)
             if None in required or "" in required:
                 missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
-                report.quarantined.append(QuarantinedItem(
+                contents.quarantined.append(QuarantinedItem(
                     location, f"missing required field: {', '.join(missing)}", line))
                 continue
-            unknown = record.keys() - KNOWN_FIELDS
-            if unknown:
-                drift.update(unknown)
+            contents.schema_drift.update(record.keys() - KNOWN_FIELDS)
             rows.append((str(record["event_id"]), str(record["updated_at"]), path, line_no,
                          line, sha256))
-        return rows
+        if rows:
+            contents.records = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+        return contents

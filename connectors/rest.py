@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import requests
+import tenacity
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
+from connectors.landing import RawLanding
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,16 @@ class RateLimiter:
             return now
 
 
+class RetryableFailure(Exception):
+    """An attempt failed in a way that repeating the GET may fix: a dropped connection, a
+    timeout, a retryable status or a garbled body."""
+
+    def __init__(self, status: int | None, detail: str, retry_after: float | None = None):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+        self.retry_after = retry_after  # seconds the server asked to wait (429 only)
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
     if not value:
@@ -140,8 +152,16 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _failure(retry_state: tenacity.RetryCallState) -> RetryableFailure:
+    """What the attempt just made failed with: tenacity waits, counts a retry or gives up
+    only after a `RetryableFailure`, the one exception it retries."""
+    failure = retry_state.outcome.exception() if retry_state.outcome else None
+    assert isinstance(failure, RetryableFailure), failure
+    return failure
+
+
 class RestClient:
-    """GET with rate limiting and retries, for one source's base URL and token."""
+    """GET with rate limiting and retries (tenacity), for one source's base URL and token."""
 
     def __init__(self, config: RestConfig, session: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic,
@@ -166,47 +186,65 @@ class RestClient:
         """`parse(body)` of the first 200 answer. A body that `parse` rejects (ValueError:
         truncated or garbled by a proxy) is retried like a dropped connection."""
         url = self.config.base_url.rstrip("/") + path
-        last_failure = "no attempt"
-        last_status: int | None = None
-        for attempt in range(self.config.max_retries + 1):
-            self.limiter.acquire()
-            self.stats["requests"] += 1
-            wait = self.backoff(attempt)
+        attempts = self.config.max_retries + 1
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=self._wait,
+            sleep=self.sleep,
+            before_sleep=lambda state: self._count_retry(path, state),
+            retry_error_callback=lambda state: self._give_up(path, attempts, state),
+        )
+        return retrying(self._attempt, url, path, params, parse)
+
+    def _attempt(self, url: str, path: str, params: dict[str, Any],
+                 parse: Callable[[str], Any]) -> Any:
+        """One rate-limited GET: the parsed body, or a `RetryableFailure`."""
+        self.limiter.acquire()
+        self.stats["requests"] += 1
+        try:
+            response = self.session.get(url, params=params, timeout=self.config.timeout)
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            # Dropped connection, reset, truncated body or timeout: the request is safe
+            # to repeat (GET), and nothing of it has been kept.
+            self.stats["connection_errors"] += 1
+            raise RetryableFailure(None, type(exc).__name__) from exc
+        status = response.status_code
+        self.stats[f"status_{status}"] += 1
+        if status == 200:
+            if response.encoding is None:
+                response.encoding = "utf-8"  # JSON's default (RFC 8259)
             try:
-                response = self.session.get(url, params=params, timeout=self.config.timeout)
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
-                # Dropped connection, reset, truncated body or timeout: the request is safe
-                # to repeat (GET), and nothing of it has been kept.
-                last_status, last_failure = None, type(exc).__name__
-                self.stats["connection_errors"] += 1
-            else:
-                status = last_status = response.status_code
-                self.stats[f"status_{status}"] += 1
-                if status == 200:
-                    if response.encoding is None:
-                        response.encoding = "utf-8"  # JSON's default (RFC 8259)
-                    try:
-                        return parse(response.text)
-                    except ValueError as exc:
-                        last_failure = f"unreadable body ({exc})"
-                        self.stats["unreadable_pages"] += 1
-                elif status in RETRYABLE_STATUS:
-                    last_failure = response.reason or "error"
-                    if status == 429:
-                        wait = max(wait, retry_after_seconds(
-                            response.headers.get("Retry-After")) or 0.0)
-                else:
-                    raise SourceError("GET", path, status, "not retryable")
-            if attempt == self.config.max_retries:
-                break
-            self.stats["retries"] += 1
-            self.stats["backoff_seconds"] += wait
-            log.info("GET %s failed (%s), retry %d in %.2fs", path,
-                     last_status or last_failure, attempt + 1, wait)
-            self.sleep(wait)
-        raise SourceError("GET", path, last_status,
-                          f"gave up after {self.config.max_retries + 1} attempts ({last_failure})")
+                return parse(response.text)
+            except ValueError as exc:
+                self.stats["unreadable_pages"] += 1
+                raise RetryableFailure(status, f"unreadable body ({exc})") from exc
+        if status in RETRYABLE_STATUS:
+            # Read now: an HTTP-date Retry-After counts from the answer, not from the wait.
+            retry_after = retry_after_seconds(response.headers.get("Retry-After")) \
+                if status == 429 else None
+            raise RetryableFailure(status, response.reason or "error", retry_after)
+        raise SourceError("GET", path, status, "not retryable")
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        """Full-jitter backoff after the failed attempt, or a 429's Retry-After if longer."""
+        failure = _failure(retry_state)
+        return max(self.backoff(retry_state.attempt_number - 1), failure.retry_after or 0.0)
+
+    def _count_retry(self, path: str, retry_state: tenacity.RetryCallState) -> None:
+        failure = _failure(retry_state)
+        wait = retry_state.upcoming_sleep
+        self.stats["retries"] += 1
+        self.stats["backoff_seconds"] += wait
+        log.info("GET %s failed (%s), retry %d in %.2fs", path,
+                 failure.status or failure.detail, retry_state.attempt_number, wait)
+
+    @staticmethod
+    def _give_up(path: str, attempts: int, retry_state: tenacity.RetryCallState) -> NoReturn:
+        failure = _failure(retry_state)
+        raise SourceError("GET", path, failure.status,
+                          f"gave up after {attempts} attempts ({failure.detail})")
 
 
 # --- JSON pages, keeping each record's text as received ----------------------------------
@@ -320,8 +358,9 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class RestConnector:
-    """Base of the REST connectors. Subclasses set the class attributes and `pages()`.
+class RestConnector(Connector):
+    """Base of the REST connectors. Subclasses set `source`, the class attributes below and
+    `pages()`.
 
     `extract()` asks the source for everything changed since min(watermark, window.since)
     minus the overlap, up to window.until; keeps the latest version of each record; lands
@@ -329,7 +368,6 @@ class RestConnector:
     watermark forward (never backwards).
     """
 
-    source: ClassVar[str]
     key_field: ClassVar[str]  # the record key (landed as the frame's key column)
     version_field: ClassVar[str]  # change time: the latest version per key is kept
     watermark_field: ClassVar[str]  # the time the source's window filter applies to
@@ -411,7 +449,8 @@ class RestConnector:
         latest = distinct.drop_duplicates("_key", keep="last").drop(columns="_instant")
         return latest, len(rows) - len(distinct), len(distinct) - len(latest)
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         before = state.get_watermark(self.source)
         client_stats_before = Counter(self.client.stats)
         report = ExtractReport(source=self.source, run_id=run_id, window=window,

@@ -6,6 +6,8 @@ it in a spreadsheet: it finds the header row under any title rows, maps the head
 to logical columns, fills merged cells down, drops totals, notes and blank rows (recording
 why), and keeps every value as the text the cell shows. Nothing is repaired here: ID numbers
 that a spreadsheet turned into numbers are kept as shown and flagged for the transforms.
+Reading cells as shown is `connectors.spreadsheet`; listing, the manifest, landing and file
+quarantine are the shared file-drop machinery (`connectors.filedrop`).
 
 A record's key (spec/warehouse.md) is `<path under the drop root>#<sheet>!<physical row>`,
 with an empty sheet name and the line number for a CSV file.
@@ -13,28 +15,26 @@ with an empty sheet name and the line number for a CSV file.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
-import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import fsspec
-import openpyxl
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
-from connectors.base import ExtractReport, QuarantinedItem, Window
+from connectors.base import Window
+from connectors.filedrop import FileContents, FileDropConnector
+from connectors.spreadsheet import (
+    DEFAULT_ENCODINGS,
+    SheetRow,
+    UnreadableFile,
+    cell_json_value,
+    read_spreadsheet,
+)
 
 SOURCE = "rosters"
 
@@ -61,10 +61,6 @@ DEFAULT_HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "note": ("备注",),
 }
 
-# Tried in order after a BOM check: strict UTF-8 first (GBK bytes of Chinese text almost
-# never decode as UTF-8), then GB18030, a superset of GBK.
-DEFAULT_ENCODINGS = ("utf-8", "gb18030")
-
 LANDED_COLUMNS = (
     "source_record_id", "street_code", "roster_month", "file", "file_sha256", "sheet",
     "row_number", *LOGICAL_COLUMNS, "extra", "cell_flags", "raw",
@@ -80,255 +76,6 @@ TOTALS_ROW = re.compile(r"^(合计|总计|小计|共计)")
 NOTE_ROW = re.compile(r"^(注|备注|说明|填表人|填报人|制表人|制表|审核人|负责人|联系人|填报日期|"
                       r"填报单位)")
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_MAGIC = b"PK\x03\x04"
-ENCRYPTED_OLE2_STREAM = "EncryptionInfo".encode("utf-16-le")
-
-
-class UnreadableFile(Exception):
-    """The file cannot be read as a roster at all; the message says why (no personal data)."""
-
-
-# --------------------------------------------------------------------------- cell display
-
-
-def excel_general(number: float | int) -> str:
-    """The text Excel's General format shows for a number in a standard-width column:
-    15 significant digits, at most 11 characters, scientific notation beyond that
-    (an 18-digit ID number shows as 1.50102E+17)."""
-    value = float(f"{float(number):.15g}")
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if value.is_integer() and magnitude < 1e11:
-        return str(int(value))
-    if 1e-5 <= magnitude < 1e11:
-        integer_digits = len(str(int(magnitude)))
-        decimals = max(0, 10 - integer_digits - (value < 0))
-        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    mantissa, exponent = f"{value:.5E}".split("E")
-    if "." in mantissa:
-        mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}E{exponent}"
-
-
-def _strip_format_decorations(section: str) -> str:
-    # Locale tags ([$-804]), colours ([Red]) and conditions are not part of what is shown.
-    return re.sub(r"\[[^\]]*\]", "", section)
-
-
-def _fixed_number(number: float | int, fmt: str) -> str | None:
-    """Render a fixed-point format such as 0, 0.00, #,##0, 0%; None for other formats."""
-    percent = fmt.endswith("%")
-    core = fmt.rstrip("%")
-    if not re.fullmatch(r"[#0,]*0(\.0+)?|#,##0(\.0+)?|[#0]+", core):
-        return None
-    decimals = len(core.split(".")[1]) if "." in core else 0
-    value = Decimal(f"{float(number) * (100 if percent else 1):.15g}")
-    text = format(value.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP),
-                  ",f" if "," in core else "f")
-    return text + ("%" if percent else "")
-
-
-@cache
-def _date_tokens(fmt: str) -> tuple[tuple[str, str], ...]:
-    """Split a date format into (kind, text) tokens: kind is 'lit' or a field code."""
-    tokens: list[tuple[str, str]] = []
-    i = 0
-    while i < len(fmt):
-        ch = fmt[i]
-        if ch == '"':
-            end = fmt.find('"', i + 1)
-            end = len(fmt) if end < 0 else end
-            tokens.append(("lit", fmt[i + 1:end]))
-            i = end + 1
-        elif ch == "\\" and i + 1 < len(fmt):
-            tokens.append(("lit", fmt[i + 1]))
-            i += 2
-        elif fmt[i:i + 5].upper() == "AM/PM":
-            tokens.append(("ampm", ""))
-            i += 5
-        elif ch.lower() in "ymdhs":
-            j = i
-            while j < len(fmt) and fmt[j].lower() == ch.lower():
-                j += 1
-            tokens.append((ch.lower(), fmt[i:j].lower()))
-            i = j
-        elif ch in "_*":  # padding instructions take the next character
-            i += 2
-        else:
-            tokens.append(("lit", ch))
-            i += 1
-    return tuple(tokens)
-
-
-def _render_date(value: datetime | date | time, fmt: str) -> str:
-    if isinstance(value, time):
-        value = datetime.combine(date(1899, 12, 30), value)
-    elif not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    tokens = _date_tokens(fmt)
-    has_ampm = any(kind == "ampm" for kind, _ in tokens)
-    out = []
-    for index, (kind, text) in enumerate(tokens):
-        if kind == "lit":
-            out.append(text)
-        elif kind == "y":
-            out.append(f"{value.year:04d}" if len(text) > 2 else f"{value.year % 100:02d}")
-        elif kind == "m":
-            before = [k for k, _ in tokens[:index] if k != "lit"]
-            after = [k for k, _ in tokens[index + 1:] if k != "lit"]
-            minutes = (before and before[-1] == "h") or (after and after[0] == "s")
-            number = value.minute if minutes else value.month
-            if not minutes and len(text) >= 3:
-                out.append(value.strftime("%B" if len(text) == 4 else "%b"))
-            else:
-                out.append(f"{number:02d}" if len(text) == 2 else str(number))
-        elif kind == "d":
-            if len(text) >= 3:
-                out.append(value.strftime("%A" if len(text) == 4 else "%a"))
-            else:
-                out.append(f"{value.day:02d}" if len(text) == 2 else str(value.day))
-        elif kind == "h":
-            hour = (value.hour % 12 or 12) if has_ampm else value.hour
-            out.append(f"{hour:02d}" if len(text) == 2 else str(hour))
-        elif kind == "s":
-            out.append(f"{value.second:02d}" if len(text) == 2 else str(value.second))
-        elif kind == "ampm":
-            out.append("AM" if value.hour < 12 else "PM")
-    return "".join(out)
-
-
-def cell_text(value: Any, number_format: str | None) -> str | None:
-    """What a spreadsheet shows for a cell value under its number format (None if empty)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value if value != "" else None
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    fmt = _strip_format_decorations((number_format or "General").split(";")[0]).strip()
-    if isinstance(value, (datetime, date, time)):
-        if any(kind not in ("lit", "ampm") for kind, _ in _date_tokens(fmt)):
-            return _render_date(value, fmt)
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if fmt in ("", "General", "@"):
-        return excel_general(value)
-    return _fixed_number(value, fmt) or excel_general(value)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return value
-
-
-# --------------------------------------------------------------------------- file reading
-
-
-@dataclass
-class SheetRow:
-    number: int  # 1-based physical row number
-    texts: list[str | None]  # what each cell shows, merged cells filled from their anchor
-    values: list[Any]  # each cell as read (typed for a workbook)
-    numeric: list[bool]  # the cell holds a number (workbooks only)
-    merged: set[int] = field(default_factory=set)  # column indexes filled from a merged anchor
-
-
-@dataclass
-class Sheet:
-    name: str  # '' for a CSV file
-    rows: list[SheetRow]
-
-
-def decode_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple[str, str]:
-    """Decode CSV bytes: a UTF-8 BOM decides first, then each encoding strictly in order.
-    Returns (text, encoding used)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile("UTF-8 byte-order mark but the content is not UTF-8") from exc
-    for encoding in encodings:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFile(f"text does not decode as any of {', '.join(encodings)}")
-
-
-def read_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple[Sheet, str]:
-    text, encoding = decode_csv(data, encodings)
-    if "\x00" in text:
-        raise UnreadableFile("binary content in a .csv file")
-    rows = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next_line = 1
-    for fields in reader:
-        texts = [f if f != "" else None for f in fields]
-        rows.append(SheetRow(next_line, texts, list(fields), [False] * len(fields)))
-        next_line = reader.line_num + 1
-    return Sheet("", rows), encoding
-
-
-def read_workbook(data: bytes) -> list[Sheet]:
-    """Every worksheet of an .xlsx file as displayed text, merged ranges filled from their
-    top-left cell. (openpyxl's read-only mode cannot see merged cells, hence a full load.)"""
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except zipfile.BadZipFile as exc:
-        raise UnreadableFile(f"corrupt workbook: damaged zip archive ({exc})") from exc
-    except Exception as exc:  # openpyxl raises many kinds (KeyError, XML errors, ...)
-        raise UnreadableFile(f"corrupt workbook: {type(exc).__name__}") from exc
-    sheets = []
-    for sheet in workbook.worksheets:
-        anchors: dict[tuple[int, int], tuple[int, int]] = {}
-        for merged in sheet.merged_cells.ranges:
-            for row in range(merged.min_row, merged.max_row + 1):
-                for col in range(merged.min_col, merged.max_col + 1):
-                    if (row, col) != (merged.min_row, merged.min_col):
-                        anchors[(row, col)] = (merged.min_row, merged.min_col)
-        rows = []
-        for number, cells in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1):
-            values = [c.value for c in cells]
-            texts = [cell_text(c.value, c.number_format) for c in cells]
-            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
-            rows.append(SheetRow(number, texts, values, numeric))
-        by_number = {row.number: row for row in rows}
-        for (row, col), (anchor_row, anchor_col) in anchors.items():
-            target = by_number.get(row)
-            source = by_number.get(anchor_row)
-            if target is None or source is None or col > len(target.texts):
-                continue
-            target.texts[col - 1] = source.texts[anchor_col - 1]
-            target.numeric[col - 1] = source.numeric[anchor_col - 1]
-            target.merged.add(col - 1)
-        sheets.append(Sheet(sheet.title, rows))
-    return sheets
-
-
-def read_roster_file(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS
-                     ) -> tuple[list[Sheet], str | None]:
-    """Sheets of a roster file, told apart by content (a `.xls` name may hold an .xlsx),
-    and the encoding used for a CSV file."""
-    suffix = Path(name).suffix.lower()
-    if data.startswith(ZIP_MAGIC):
-        return read_workbook(data), None
-    if data.startswith(OLE2_MAGIC):
-        if ENCRYPTED_OLE2_STREAM in data:
-            raise UnreadableFile("password-protected workbook")
-        raise UnreadableFile("legacy binary .xls workbook (not supported: save as .xlsx)")
-    if suffix in (".xlsx", ".xlsm", ".xls"):
-        reason = "empty file" if not data else "not a workbook (no zip or OLE2 signature)"
-        raise UnreadableFile(f"corrupt workbook: {reason}")
-    if suffix in (".csv", ".txt"):
-        sheet, encoding = read_csv(data, encodings)
-        return [sheet], encoding
-    raise UnreadableFile(f"unknown file format {suffix or '(no extension)'}")
 
 
 # --------------------------------------------------------------------------- header mapping
@@ -427,7 +174,7 @@ def _cell_flags(row: SheetRow, columns: dict[int, str]) -> dict[str, list[str]]:
 def parse_roster(relative_path: str, data: bytes, headers: HeaderMap,
                  encodings: Sequence[str] = DEFAULT_ENCODINGS) -> ParsedFile:
     """Roster entries of one file as text records keyed per spec/warehouse.md."""
-    sheets, encoding = read_roster_file(relative_path, data, encodings)
+    sheets, encoding = read_spreadsheet(relative_path, data, encodings)
     parsed = ParsedFile(records=[], encoding=encoding)
     match = ROSTER_PATH.match(relative_path)
     street, month = (match["street"], match["month"]) if match else (None, None)
@@ -467,7 +214,7 @@ def parse_roster(relative_path: str, data: bytes, headers: HeaderMap,
             extra |= {f"column_{get_column_letter(col + 1)}": text
                       for col, text in enumerate(row.texts)
                       if text is not None and col not in columns and col not in extra_names}
-            raw = {get_column_letter(col + 1): _json_value(value)
+            raw = {get_column_letter(col + 1): cell_json_value(value)
                    for col, value in enumerate(row.values) if value not in (None, "")}
             record.update(
                 source_record_id=location, street_code=street, roster_month=month,
@@ -492,16 +239,20 @@ def records_frame(records: list[dict], file_sha256: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- connector
 
 
-class RosterConnector:
+class RosterConnector(FileDropConnector):
     """Config keys: `root` (drop root holding `rosters/`, a local path or fsspec URL),
-    `header_synonyms` (logical column -> list of headers, replacing the contract's
-    spellings for the columns it names), `encodings` (CSV encodings to try after the BOM
-    check, in order)."""
+    `storage_options` (for fsspec), `header_synonyms` (logical column -> list of headers,
+    replacing the contract's spellings for the columns it names), `encodings` (CSV
+    encodings to try after the BOM check, in order)."""
 
     source = SOURCE
+    key_column = "source_record_id"
+    landed_files_note = "files_considered"  # the name roster reports have always used
+    # A file version lands once: unchanged files are skipped, except on a re-run of the
+    # window that landed them (its parts are replaced, as for every source).
+    reland_on_window_rerun = True
 
     def __init__(self, config: Mapping[str, Any]):
-        self.root = str(config["root"])
         synonyms = {k: tuple(v) for k, v in DEFAULT_HEADER_SYNONYMS.items()}
         overrides = dict(config.get("header_synonyms") or {})
         unknown = sorted(set(overrides) - set(LOGICAL_COLUMNS))
@@ -510,87 +261,48 @@ class RosterConnector:
         synonyms.update({k: tuple(v) for k, v in overrides.items()})
         self.headers = HeaderMap(synonyms)
         self.encodings = tuple(config.get("encodings") or DEFAULT_ENCODINGS)
-        self.fs, root_path = fsspec.core.url_to_fs(self.root)
-        self.root_path = root_path.rstrip("/")
+        super().__init__(config)
 
-    def list_files(self) -> list[tuple[str, str]]:
-        """(filesystem path, path relative to the drop root) of every file under rosters/."""
-        base = f"{self.root_path}/rosters"
-        if not self.fs.exists(base):
-            return []
-        return [(path, path[len(self.root_path) + 1:]) for path in sorted(self.fs.find(base))]
+    def start_notes(self) -> dict[str, Any]:
+        return dict(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],
+                    skipped_files=[], unknown_headers=[])
 
-    def extract(self, window: Window, landing, state, run_id: str) -> ExtractReport:
-        report = ExtractReport(source=SOURCE, run_id=run_id, window=window)
-        run_date = window.run_date
-        manifest = state.file_manifest(SOURCE)
-        notes = report.notes
-        notes.update(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],
-                     skipped_files=[], unknown_headers=[], files_considered=0,
-                     files_unchanged=0)
-        for path, relative in self.list_files():
-            name = relative.rsplit("/", 1)[-1]
-            if name.startswith(("~$", ".")):
+    def window_files(self, window: Window, notes: dict[str, Any]) -> list[str]:
+        """Every file under rosters/ but office lock and hidden files, whatever the window:
+        a file never seen before is always taken."""
+        taken = []
+        for relative in self.find("rosters"):
+            if relative.rsplit("/", 1)[-1].startswith(("~$", ".")):
                 notes["skipped_files"].append((relative, "office lock or hidden file"))
-                continue
-            data = self.fs.cat_file(path)
-            sha = hashlib.sha256(data).hexdigest()
-            match = ROSTER_PATH.match(relative)
-            # A file version lands once: unchanged files are skipped, except on a re-run of
-            # the window that landed them (its parts are replaced, as for every source).
-            landed_by_this_window = (landing.file_partition(SOURCE, run_date) / relative).exists()
-            if manifest.get(relative) == sha and not landed_by_this_window:
-                notes["files_unchanged"] += 1
-                continue
-            notes["files_considered"] += 1
-            report.files.append(str(self._land_file(landing, run_date, data, relative)))
-            if not match:
-                self._quarantine(report, relative,
-                                 "not under rosters/<street code>/<YYYYMM>/")
             else:
-                self._load_file(report, landing, run_date, run_id, relative, data, sha)
-            state.record_file(SOURCE, relative, sha, run_id)
-        report.schema_drift = sorted({header for _, header in notes["unknown_headers"]})
-        return report
+                taken.append(relative)
+        return taken
 
-    def _land_file(self, landing, run_date: date, data: bytes, relative: str) -> Path:
-        # Land the exact bytes that were hashed and parsed, even if the drop changes meanwhile.
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / "file"
-            copy.write_bytes(data)
-            return landing.write_file(SOURCE, run_date, copy, relative)
+    def part_name(self, relative_path: str, sha256: str) -> str:
+        # One part per file version: files with equal bytes under two names stay apart, and a
+        # corrected file lands beside the version it corrects.
+        match = ROSTER_PATH.match(relative_path)
+        path_digest = hashlib.sha256(relative_path.encode("utf-8")).hexdigest()
+        return f"{match['street']}_{match['month']}_{path_digest[:12]}_{sha256[:16]}"
 
-    def _quarantine(self, report: ExtractReport, relative: str, reason: str) -> None:
-        report.received += 1
-        report.quarantined.append(QuarantinedItem(location=relative, reason=reason, raw=None))
-
-    def _load_file(self, report: ExtractReport, landing, run_date: date, run_id: str,
-                   relative: str, data: bytes, sha: str) -> None:
+    def parse(self, relative_path: str, data: bytes, sha256: str,
+              notes: dict[str, Any]) -> FileContents:
+        if not ROSTER_PATH.match(relative_path):
+            return FileContents.quarantined_file(relative_path,
+                                                 "not under rosters/<street code>/<YYYYMM>/")
         try:
-            parsed = parse_roster(relative, data, self.headers, self.encodings)
+            parsed = parse_roster(relative_path, data, self.headers, self.encodings)
         except UnreadableFile as exc:
-            self._quarantine(report, relative, str(exc))
-            return
-        notes = report.notes
+            return FileContents.quarantined_file(relative_path, str(exc))
         if parsed.encoding:
-            notes["encodings"][relative] = parsed.encoding
-        notes["header_rows"][relative] = parsed.header_rows
+            notes["encodings"][relative_path] = parsed.encoding
+        notes["header_rows"][relative_path] = parsed.header_rows
         notes["dropped_rows"].extend(parsed.dropped)
         notes["skipped_sheets"].extend(parsed.skipped_sheets)
         notes["unknown_headers"].extend(parsed.unknown_headers)
         if not parsed.header_rows:
-            self._quarantine(report, relative, "no header row found in any sheet")
-            return
-        report.received += len(parsed.records)
-        if not parsed.records:
-            return
-        # One part per file version: files with equal bytes under two names stay apart, and a
-        # corrected file lands beside the version it corrects.
-        match = ROSTER_PATH.match(relative)
-        path_digest = hashlib.sha256(relative.encode("utf-8")).hexdigest()
-        part = f"{match['street']}_{match['month']}_{path_digest[:12]}_{sha[:16]}"
-        target = landing.write_records(SOURCE, run_date, part, run_id,
-                                       records_frame(parsed.records, sha),
-                                       key_column="source_record_id")
-        report.landed += len(parsed.records)
-        report.files.append(str(target))
+            return FileContents.quarantined_file(relative_path,
+                                                 "no header row found in any sheet")
+        return FileContents(
+            records=records_frame(parsed.records, sha256) if parsed.records else None,
+            schema_drift={header for _, header in parsed.unknown_headers})

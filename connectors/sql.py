@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.base import ExtractReport, Window
+from connectors.base import Connector, ExtractionState, ExtractReport, Window
 from connectors.landing import RawLanding
 
 
-class SqlTableConnector:
+class SqlTableConnector(Connector):
     """Config: `url` (SQLAlchemy URL of the read-only account), `table` (schema.table, which is
     also the source name), `key`, and optionally `updated_column` (default updated_at),
     `overlap_seconds` (default 900), `chunk_rows` (default 50,000)."""
@@ -51,7 +51,8 @@ class SqlTableConnector:
         where = f"{col} <= :upper" + (f" AND {col} > :lower" if lower else "")
         return sa.text(f"SELECT * FROM {table} WHERE {where} ORDER BY {col}, {quote(self.key)}")
 
-    def extract(self, window: Window, landing: RawLanding, state, run_id: str) -> ExtractReport:
+    def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
+                run_id: str) -> ExtractReport:
         before = state.get_watermark(self.source)
         report = ExtractReport(self.source, run_id, window, watermark_before=before)
         run_date, part_prefix = window.run_date, window.part

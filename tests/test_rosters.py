@@ -27,10 +27,9 @@ from connectors.rosters import (
     LOGICAL_COLUMNS,
     HeaderMap,
     RosterConnector,
-    cell_text,
-    excel_general,
     parse_roster,
 )
+from connectors.spreadsheet import cell_text, excel_general
 from simulator.city import build_city
 from simulator.noise import NoiseRates
 from simulator.rosters import emit_rosters
