@@ -23,8 +23,10 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
 
+# ruff, then the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # The quick figures; benchmarks/README.md lists the city-scale runs.
 bench: $(STAMP)
