@@ -4,11 +4,14 @@ ENV PIP_NO_CACHE_DIR=1 AIRFLOW_HOME=/opt/airflow
 WORKDIR /opt/govshare
 COPY pyproject.toml constraints.txt README.md ./
 COPY govshare govshare
+COPY pipeline pipeline
+COPY common common
 COPY connectors connectors
 COPY transforms transforms
 COPY expectations expectations
 COPY warehouse warehouse
 COPY dags dags
+# The simulator stays out of the image: nothing the DAGs run imports it.
 RUN pip install -c constraints.txt . && useradd --create-home airflow && \
     mkdir -p $AIRFLOW_HOME && chown airflow $AIRFLOW_HOME
 USER airflow

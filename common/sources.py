@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.settings import (
+    FileDropSettings,
+    GridSettings,
+    RestSettings,
+    RosterSettings,
+    SourceSettings,
+    SqlTableSettings,
+)
+
 RULES_DIR = Path(__file__).resolve().parent.parent / "expectations" / "rules"
 
 # The source names the published tables and resolution read by name.
@@ -68,6 +77,7 @@ class SourceKind:
     publishes: tuple[str, ...] = ()  # shared tables it feeds
     mentions: tuple[str, ...] = ()  # resolution mention kinds it feeds: resident, unit
     rules_dir: Path = RULES_DIR
+    settings: type[SourceSettings] = FileDropSettings  # the model of one section or entry
 
     def _dialect(self, settings: Mapping[str, Any]) -> tuple[str, str] | None:
         return self.dialects.get(settings.get("dialect") or "")
@@ -149,17 +159,19 @@ def raw_format(name: str) -> str:
 
 register(SourceKind(
     section="departments", named_by="table", connector="connectors.sql:SqlTableConnector",
-    mentions=("resident", "unit")))
+    settings=SqlTableSettings, mentions=("resident", "unit")))
 register(SourceKind(
     section="hotline", names=(HOTLINE,), connector="connectors.hotline:HotlineConnector",
     dialects={"open311": (OPEN311, "connectors.open311:Open311Connector")}, raw_format="json",
+    settings=RestSettings,
     publishes=("shared.hotline_ticket", "shared.hotline_dispatch",
                "shared.hotline_whistle_summons"), mentions=("resident",)))
 register(SourceKind(
     section="grid", names=(GRID,), connector="connectors.grid:GridFileConnector",
-    raw_format="json",
+    raw_format="json", settings=GridSettings,
     publishes=("shared.grid_event", "shared.grid_event_person", "shared.grid_event_unit"),
     mentions=("resident", "unit")))
 register(SourceKind(
     section="rosters", names=(ROSTERS,), connector="connectors.rosters:RosterConnector",
+    settings=RosterSettings,
     publishes=("shared.community_worker",), mentions=("resident",)))

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import fsspec
 import pandas as pd
 
+from common.settings import FileDropSettings
 from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
 from connectors.landing import RawLanding
 
@@ -52,10 +53,10 @@ class FileDropConnector(Connector):
     which files a window takes (`window_files`), how to name a file version's part
     (`part_name`) and how to read one file (`parse`).
 
-    Config keys of every drop: `root` (folder or fsspec URL) and `storage_options` (for
-    fsspec)."""
+    Settings: `settings_model` (common.settings.FileDropSettings or a subclass)."""
 
     key_column: ClassVar[str]  # the records' key, landed as `_source_record_id`
+    settings_model: ClassVar[type[FileDropSettings]] = FileDropSettings
     # The report note counting the files that were new or changed, hence landed.
     landed_files_note: ClassVar[str] = "files_landed"
     # Whether a storage error on one file quarantines it and the run goes on (the file is
@@ -67,8 +68,9 @@ class FileDropConnector(Connector):
     reland_on_window_rerun: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]):
-        self.fs, root_path = fsspec.core.url_to_fs(
-            str(config["root"]), **dict(config.get("storage_options") or {}))
+        self.settings = self.settings_model.model_validate(config)
+        self.fs, root_path = fsspec.core.url_to_fs(self.settings.root,
+                                                   **self.settings.storage_options)
         self.root_path = root_path.rstrip("/")
 
     # ---- what a source declares ----------------------------------------------------------

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from common.settings import GridSettings
 from connectors.base import QuarantinedItem, Window
 from connectors.filedrop import FileContents, FileDropConnector
 
@@ -80,11 +81,12 @@ class GridFileConnector(FileDropConnector):
     # An object store may fail on one file: the others still land, that one waits.
     read_errors_quarantine = True
 
+    settings_model = GridSettings
+
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
-        self.pattern = config.get("pattern") or DEFAULT_PATTERN
-        lookback = config.get("lookback_days")
-        self.lookback_days = None if lookback in (None, "") else int(lookback)
+        self.pattern = self.settings.pattern or DEFAULT_PATTERN
+        self.lookback_days = self.settings.lookback_days
 
     def start_notes(self) -> dict[str, Any]:
         return {"blank_lines": 0}

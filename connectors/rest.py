@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, NoReturn
@@ -29,6 +29,7 @@ import pandas as pd
 import requests
 import tenacity
 
+from common.settings import RestSettings
 from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
 from connectors.landing import RawLanding
 
@@ -48,54 +49,6 @@ class SourceError(RuntimeError):
         self.method, self.path, self.status = method, path, status
         shown = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"{method} {path}: {shown}: {detail}")
-
-
-# Keys of a source's config section that choose or find the connector, not configure it.
-PIPELINE_KEYS = {"dialect", "conn_id", "freshness_hours"}  # read by the pipeline, not the client
-
-
-@dataclass(frozen=True)
-class RestConfig:
-    base_url: str
-    token: str | None = None
-    page_size: int = 200
-    timeout: tuple[float, float] = (5.0, 60.0)  # (connect, read) seconds
-    max_requests_per_second: float = 5.0
-    max_retries: int = 8
-    backoff_base: float = 0.5
-    backoff_max: float = 60.0
-    overlap_seconds: float = 300.0
-    timezone: str = "Asia/Shanghai"  # of naive window bounds
-
-    @classmethod
-    def from_mapping(cls, config: dict[str, Any]) -> RestConfig:
-        """Build from Connection extras or a config file: values may arrive as strings."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known - PIPELINE_KEYS)
-        if unknown:
-            raise ValueError(f"unknown connector config keys: {', '.join(unknown)}")
-        if not config.get("base_url"):
-            raise ValueError("connector config needs base_url")
-        values: dict[str, Any] = {}
-        for name, value in config.items():
-            if value is None or name in PIPELINE_KEYS:
-                continue
-            if name == "timeout":
-                parts = [float(v) for v in (value if isinstance(value, (list, tuple))
-                                            else str(value).split(","))]
-                values[name] = (parts[0], parts[-1])
-            elif name in ("page_size", "max_retries"):
-                values[name] = int(value)
-            elif name in ("max_requests_per_second", "backoff_base", "backoff_max",
-                          "overlap_seconds"):
-                values[name] = float(value)
-            else:
-                values[name] = str(value)
-        made = cls(**values)
-        if made.max_requests_per_second <= 0 or made.page_size < 1 or made.max_retries < 0:
-            raise ValueError("max_requests_per_second and page_size must be positive, "
-                             "max_retries non-negative")
-        return made
 
 
 class RateLimiter:
@@ -163,7 +116,7 @@ def _failure(retry_state: tenacity.RetryCallState) -> RetryableFailure:
 class RestClient:
     """GET with rate limiting and retries (tenacity), for one source's base URL and token."""
 
-    def __init__(self, config: RestConfig, session: requests.Session | None = None,
+    def __init__(self, config: RestSettings, session: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None):
@@ -378,7 +331,7 @@ class RestConnector(Connector):
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None):
-        self.config = RestConfig.from_mapping(config)
+        self.config = RestSettings.model_validate(config)
         self.client = RestClient(self.config, session=session, clock=clock, sleep=sleep,
                                  rng=rng)
         self.zone = ZoneInfo(self.config.timezone)

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from common.settings import RosterSettings
 from connectors.base import Window
 from connectors.filedrop import FileContents, FileDropConnector
 from connectors.spreadsheet import (
@@ -252,16 +253,18 @@ class RosterConnector(FileDropConnector):
     # window that landed them (its parts are replaced, as for every source).
     reland_on_window_rerun = True
 
+    settings_model = RosterSettings
+
     def __init__(self, config: Mapping[str, Any]):
+        super().__init__(config)
         synonyms = {k: tuple(v) for k, v in DEFAULT_HEADER_SYNONYMS.items()}
-        overrides = dict(config.get("header_synonyms") or {})
+        overrides = self.settings.header_synonyms
         unknown = sorted(set(overrides) - set(LOGICAL_COLUMNS))
         if unknown:
             raise ValueError(f"header_synonyms names unknown logical columns: {unknown}")
         synonyms.update({k: tuple(v) for k, v in overrides.items()})
         self.headers = HeaderMap(synonyms)
-        self.encodings = tuple(config.get("encodings") or DEFAULT_ENCODINGS)
-        super().__init__(config)
+        self.encodings = tuple(self.settings.encodings or DEFAULT_ENCODINGS)
 
     def start_notes(self) -> dict[str, Any]:
         return dict(dropped_rows=[], encodings={}, header_rows={}, skipped_sheets=[],

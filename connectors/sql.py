@@ -12,31 +12,32 @@ same range and replaces its own parts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from common.settings import SqlTableSettings
 from connectors.base import Connector, ExtractionState, ExtractReport, Window
 from connectors.landing import RawLanding
 
 
 class SqlTableConnector(Connector):
-    """Config: `url` (SQLAlchemy URL of the read-only account), `table` (schema.table, which is
-    also the source name), `key`, and optionally `updated_column` (default updated_at),
-    `overlap_seconds` (default 900), `chunk_rows` (default 50,000)."""
+    """One department table; its settings are common.settings.SqlTableSettings."""
 
-    def __init__(self, config: dict):
-        missing = {"url", "table", "key"} - set(config)
-        if missing:
-            raise ValueError(f"SQL source config lacks {sorted(missing)}")
-        self.url = config["url"]
-        self.table = config["table"]
-        self.source = config.get("source", self.table)
-        self.key = config["key"]
-        self.updated_column = config.get("updated_column", "updated_at")
-        self.overlap = timedelta(seconds=int(config.get("overlap_seconds", 900)))
-        self.chunk_rows = int(config.get("chunk_rows", 50_000))
+    def __init__(self, config: Mapping[str, Any]):
+        settings = SqlTableSettings.model_validate(config)
+        if not settings.url:
+            raise ValueError(f"{settings.table}: the department table needs url (or conn_id)")
+        self.url = settings.url
+        self.table = settings.table
+        self.source = settings.source or self.table
+        self.key = settings.key
+        self.updated_column = settings.updated_column
+        self.overlap = timedelta(seconds=settings.overlap_seconds)
+        self.chunk_rows = settings.chunk_rows
 
     def _engine(self) -> sa.Engine:
         if self.url.startswith("duckdb:"):

@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from common.reference import Reference
+from common.settings import RulesFile, SettingsError, validate
 from common.sources import rules_file
 from transforms.records import ROW, checked_frame
 
@@ -112,29 +113,27 @@ def load_rules(source: str) -> RuleSet:
     path = rules_file(source)
     if not path.exists():
         raise RuleFileError(f"no rule file for source {source!r} ({path})")
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        spec = validate(RulesFile, yaml.safe_load(path.read_text(encoding="utf-8")), path)
+    except SettingsError as error:
+        raise RuleFileError(str(error)) from None
     rules, seen = [], set()
-    for item in spec["rules"]:
-        missing = {"id", "expectation", "severity", "description"} - set(item)
-        if missing or ("field" in item) == ("fields" in item):
-            raise RuleFileError(f"{path.name}: rule {item.get('id')!r} needs id, expectation, "
-                                f"severity, description and one of field/fields")
-        if item["severity"] not in SEVERITIES or item["id"] in seen:
-            raise RuleFileError(f"{path.name}: rule {item['id']!r} has an unknown severity or "
-                                "a duplicate id")
-        seen.add(item["id"])
-        kwargs = dict(item.get("kwargs") or {})
-        if "field" in item:
-            kwargs.setdefault("column", item["field"])
-        rules.append(Rule(id=item["id"], fields=tuple([item["field"]] if "field" in item
-                                                      else item["fields"]),
-                          expectation=item["expectation"], kwargs=kwargs,
-                          severity=item["severity"], description=item["description"],
-                          when=dict(item.get("when") or {})))
+    for item in spec.rules:
+        if item.id in seen:
+            raise RuleFileError(f"{path.name}: rule {item.id!r} is a duplicate id")
+        seen.add(item.id)
+        kwargs = dict(item.kwargs)
+        if item.field is not None:
+            kwargs.setdefault("column", item.field)
+        rules.append(Rule(id=item.id, fields=tuple([item.field] if item.field is not None
+                                                   else item.fields),
+                          expectation=item.expectation, kwargs=kwargs,
+                          severity=item.severity, description=item.description,
+                          when=dict(item.when)))
     volume_rule = Rule(
         id="batch.volume", fields=("(row count)",),
         expectation="expect_table_row_count_to_be_within_history_band",
-        kwargs={"min_ratio": float(spec.get("volume", {}).get("min_ratio", 0.6))},
+        kwargs={"min_ratio": spec.volume.min_ratio},
         severity="batch",
         description="the batch holds at least the configured share of the recent median "
                     "volume (a source silently delivering part of its data)", when={})
@@ -143,10 +142,10 @@ def load_rules(source: str) -> RuleSet:
                          severity="batch", description=f"the landed batch has the required "
                                                        f"column {name} (schema drift otherwise)",
                          when={})
-                    for name, column in spec["columns"].items() if column.get("required")]
-    return RuleSet(source=spec["source"], key=spec["key"], version=spec["version"],
-                   columns=spec["columns"], volume=spec.get("volume", {}),
-                   personal_data=dict(spec.get("personal_data") or {}),
+                    for name, column in spec.columns.items() if column.required]
+    return RuleSet(source=spec.source, key=spec.key, version=spec.version,
+                   columns={name: column.model_dump() for name, column in spec.columns.items()},
+                   volume=spec.volume.model_dump(), personal_data=dict(spec.personal_data),
                    rules=tuple([volume_rule, *schema_rules, *rules]))
 
 

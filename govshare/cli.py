@@ -62,6 +62,21 @@ def add_explain_parser(subparsers) -> None:
     parser.set_defaults(func=cmd_explain)
 
 
+def cmd_config_check(args) -> int:
+    from common.settings_check import check_file
+
+    failed = 0
+    for path in args.files:
+        kind, problems = check_file(path, args.kind)
+        if problems:
+            failed += 1
+            print(f"{path}: {kind} file, {len(problems)} problem(s):")
+            print("\n".join(f"  {problem}" for problem in problems))
+        else:
+            print(f"{path}: {kind} file, ok")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -96,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset-warehouse", action="store_true",
                       help="with --warehouse postgres: drop the govshare schemas there first")
     demo.set_defaults(func=cmd_demo)
+
+    config = sub.add_parser("config", help="check settings files against their models")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser(
+        "check", help="every unknown key and wrong type of a sources, access or rules file")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--kind", choices=["sources", "access", "rules"],
+                       help="default: told from the file's keys")
+    check.set_defaults(func=cmd_config_check)
 
     from govshare.quarantine_cli import add_quarantine_parser
     from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser

@@ -101,36 +101,34 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def _command(sub, name: str, help: str, func, access: bool = False):
+    """A subcommand that works on a warehouse (`--url`), optionally reading the access file."""
+    parser = sub.add_parser(name, help=help)
+    _add_url(parser)
+    if access:
+        parser.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def add_warehouse_parser(subparsers) -> None:
     parser = subparsers.add_parser("warehouse", help="migrate, publish, catalogue, freshness")
     sub = parser.add_subparsers(dest="warehouse_command", required=True)
-    up = sub.add_parser("upgrade", help="apply the Alembic migrations (idempotent)")
-    _add_url(up)
+    up = _command(sub, "upgrade", "apply the Alembic migrations (idempotent)", cmd_upgrade)
     up.add_argument("--revision", default="head")
-    up.set_defaults(func=cmd_upgrade)
-    down = sub.add_parser("downgrade", help="revert migrations down to a revision")
-    _add_url(down)
+    down = _command(sub, "downgrade", "revert migrations down to a revision", cmd_downgrade)
     down.add_argument("revision", help="target revision, e.g. base")
-    down.set_defaults(func=cmd_downgrade)
-    pub = sub.add_parser("publish", help="publish staged records into the shared tables")
-    _add_url(pub)
+    pub = _command(sub, "publish", "publish staged records into the shared tables", cmd_publish)
     pub.add_argument("--run-id", required=True)
     pub.add_argument("--full", action="store_true", help="reconsider every staged record")
-    pub.set_defaults(func=cmd_publish)
-    fresh = sub.add_parser("freshness", help="fail when a source is staler than its limit")
-    _add_url(fresh)
-    fresh.set_defaults(func=cmd_freshness)
-    cat = sub.add_parser("catalogue", help="generate the data dictionary and COMMENTs")
-    _add_url(cat)
+    _command(sub, "freshness", "fail when a source is staler than its limit", cmd_freshness)
+    cat = _command(sub, "catalogue", "generate the data dictionary and COMMENTs", cmd_catalogue)
     cat.add_argument("--docs", default="docs", help="where data-dictionary.md/.html go")
     cat.add_argument("--apply-comments", action="store_true",
                      help="also COMMENT ON the tables of the warehouse (PostgreSQL)")
-    cat.set_defaults(func=cmd_catalogue)
-    trace = sub.add_parser("trace", help="where a published row came from (lineage)")
-    _add_url(trace)
+    trace = _command(sub, "trace", "where a published row came from (lineage)", cmd_trace)
     trace.add_argument("table", help="hotline_ticket, grid_event or community_worker")
     trace.add_argument("key", help="the row's key (ticket_id, event_id, source_record_id)")
-    trace.set_defaults(func=cmd_trace)
 
 
 def cmd_access_apply(args) -> int:
@@ -154,16 +152,10 @@ def cmd_who_can_see(args) -> int:
 def add_access_parser(subparsers) -> None:
     parser = subparsers.add_parser("access", help="department roles, views, grants, audit")
     sub = parser.add_subparsers(dest="access_command", required=True)
-    apply = sub.add_parser("apply", help="make roles, views and grants match the access file")
-    _add_url(apply)
-    apply.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    apply = _command(sub, "apply", "make roles, views and grants match the access file", cmd_access_apply, access=True)
     apply.add_argument("--reason", required=True, help="why (recorded in audit.grant_log)")
-    apply.set_defaults(func=cmd_access_apply)
-    who = sub.add_parser("who-can-see", help="departments that can see a resident's data")
-    _add_url(who)
-    who.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    who = _command(sub, "who-can-see", "departments that can see a resident's data", cmd_who_can_see, access=True)
     who.add_argument("resident_id")
-    who.set_defaults(func=cmd_who_can_see)
 
 
 def cmd_export(args) -> int:

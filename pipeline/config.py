@@ -86,7 +86,20 @@ def load_sources(path: str | os.PathLike | None = None, require_env: bool = True
     for table in config.get("departments", []):
         if table.get("conn_id"):
             table.update({**_from_airflow_connection(table.pop("conn_id")), **table})
+    check_sources(config, path)
     return config
+
+
+def check_sources(config: dict, path: str | os.PathLike) -> None:
+    """Raise ConfigError listing every key of the sources file that the model
+    (common.settings) does not know or whose value has the wrong type."""
+    from common.settings import SettingsError, validate
+    from common.settings_check import sources_file_model
+
+    try:
+        validate(sources_file_model(), config, path)
+    except SettingsError as error:
+        raise ConfigError(str(error)) from None
 
 
 def access_path() -> Path:

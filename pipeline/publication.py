@@ -261,18 +261,26 @@ def worker_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
     })
 
 
+def _publish_latest(conn, source, versions, run_id, now, table, key, latest, children):
+    """A source's records as latest state with history (a version takes effect at its own
+    `updated_at`), their child rows replaced for the records that changed, and the source's
+    publication watermark advanced."""
+    result = apply_scd2(conn, latest, table, [key], history=f"{table}_history",
+                        valid_from="updated_at", now=now)
+    for child_table, rows in children.items():
+        _replace_children(conn, child_table, key, result.changed[key], rows)
+    _advance_watermark(conn, source, versions, run_id)
+    return result
+
+
 def publish_hotline(conn, divisions, run_id, now, full=False) -> dict:
     versions = staged_versions(conn, HOTLINE, run_id, full)
     if versions.empty:
         return {"received": 0, "changed": 0}
     tickets, dispatches, summons = hotline_frames(versions, divisions, run_id, now)
-    result = apply_scd2(conn, tickets, "shared.hotline_ticket", ["ticket_id"],
-                        history="shared.hotline_ticket_history", valid_from="updated_at",
-                        now=now)
-    changed = result.changed["ticket_id"]
-    _replace_children(conn, "shared.hotline_dispatch", "ticket_id", changed, dispatches)
-    _replace_children(conn, "shared.hotline_whistle_summons", "ticket_id", changed, summons)
-    _advance_watermark(conn, HOTLINE, versions, run_id)
+    result = _publish_latest(conn, HOTLINE, versions, run_id, now, "shared.hotline_ticket",
+                             "ticket_id", tickets, {"shared.hotline_dispatch": dispatches,
+                                                    "shared.hotline_whistle_summons": summons})
     return {"received": result.received, "changed": result.changed_count}
 
 
@@ -280,13 +288,9 @@ def publish_grid(conn, divisions, run_id, now, full=False) -> dict:
     versions = staged_versions(conn, GRID, run_id, full)
     if not versions.empty:
         events, persons, units = grid_frames(versions, divisions, run_id, now)
-        result = apply_scd2(conn, events, "shared.grid_event", ["event_id"],
-                            history="shared.grid_event_history", valid_from="updated_at",
-                            now=now)
-        changed = result.changed["event_id"]
-        _replace_children(conn, "shared.grid_event_person", "event_id", changed, persons)
-        _replace_children(conn, "shared.grid_event_unit", "event_id", changed, units)
-        _advance_watermark(conn, GRID, versions, run_id)
+        result = _publish_latest(conn, GRID, versions, run_id, now, "shared.grid_event",
+                                 "event_id", events, {"shared.grid_event_person": persons,
+                                                      "shared.grid_event_unit": units})
     else:
         result = None
     # A ticket can name its grid event after the event was published: link it then.

@@ -12,10 +12,11 @@ import pytest
 import requests
 from hotline_support import TOKEN, expected_window, period_start
 
+from common.settings import RestSettings
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding
-from connectors.rest import RateLimiter, RestClient, RestConfig, SourceError
+from connectors.rest import RateLimiter, RestClient, SourceError
 from simulator.hotline_server import Faults, serve_hotline
 
 SOURCE = "hotline.tickets"
@@ -306,7 +307,7 @@ def test_errors_name_the_path_and_status_never_the_token(serve, tmp_path, caplog
 
 
 def test_backoff_is_exponential_with_full_jitter():
-    client = RestClient(RestConfig(base_url="http://h", backoff_base=0.5, backoff_max=8.0),
+    client = RestClient(RestSettings(base_url="http://h", backoff_base=0.5, backoff_max=8.0),
                         rng=random.Random(3))
     for attempt in range(8):
         cap = min(8.0, 0.5 * 2 ** attempt)
@@ -372,18 +373,18 @@ def test_garbled_page_is_retried_like_a_dropped_connection(tmp_path):
 
 
 def test_config_from_connection_extras():
-    config = RestConfig.from_mapping({
+    config = RestSettings.model_validate({
         "base_url": "http://h", "token": "x", "page_size": "500", "timeout": "3,30",
         "max_requests_per_second": "2.5", "max_retries": "6", "backoff_base": "0.5",
         "backoff_max": "30", "overlap_seconds": "600"})
     assert (config.page_size, config.timeout, config.max_requests_per_second) == \
         (500, (3.0, 30.0), 2.5)
     with pytest.raises(ValueError, match="pagesize"):
-        RestConfig.from_mapping({"base_url": "http://h", "pagesize": 5})
-    assert RestConfig.from_mapping({"base_url": "http://h", "dialect": "open311"}).page_size \
+        RestSettings.model_validate({"base_url": "http://h", "pagesize": 5})
+    assert RestSettings.model_validate({"base_url": "http://h", "dialect": "open311"}).page_size \
         == 200  # the pipeline's connector choice rides along in the same section
     with pytest.raises(ValueError, match="base_url"):
-        RestConfig.from_mapping({"token": "x"})
+        RestSettings.model_validate({"token": "x"})
 
 
 def test_works_with_the_warehouse_state_store(serve, emitted, tmp_path):

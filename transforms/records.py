@@ -115,14 +115,26 @@ def _child_text(children: list[dict], key: str) -> pd.Series:
     return _text_column([c.get(key) for c in children])
 
 
-def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
+def _located_records(landed: pd.DataFrame, fields) -> tuple[list[dict], pd.DataFrame]:
+    """The landed JSON records, and their text fields plus coordinates as columns."""
     records = parse_records(landed["raw"])
-    n = len(records)
     frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
-                          for name in HOTLINE_FIELDS})
-    frame["anonymous"] = _bool_column([r.get("anonymous") for r in records])
+                          for name in fields})
     frame["lat"] = _number_column([r.get("lat") for r in records])
     frame["lon"] = _number_column([r.get("lon") for r in records])
+    return records, frame
+
+
+def _with_parsed_times(frame: pd.DataFrame, names) -> pd.DataFrame:
+    for name in names:
+        frame[f"{name}_ts"] = _timestamp(frame[name])
+    return frame
+
+
+def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
+    records, frame = _located_records(landed, HOTLINE_FIELDS)
+    n = len(records)
+    frame["anonymous"] = _bool_column([r.get("anonymous") for r in records])
     callers = [r.get("caller") if isinstance(r.get("caller"), dict) else {} for r in records]
     for key in ("name", "phone", "id_number"):
         frame[f"caller_{key}"] = _text_column([c.get(key) for c in callers])
@@ -140,18 +152,12 @@ def flatten_hotline(landed: pd.DataFrame) -> pd.DataFrame:
         lambda c: LIST_SEPARATOR.join(x for x in c if isinstance(x, str)))
     frame["dispatch_dept_codes"] = pd.Series(joined.reindex(range(n)).to_numpy(), dtype="str") \
         .replace("", None)
-    for name in HOTLINE_TIMESTAMPS:
-        frame[f"{name}_ts"] = _timestamp(frame[name])
-    return frame
+    return _with_parsed_times(frame, HOTLINE_TIMESTAMPS)
 
 
 def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
-    records = parse_records(landed["raw"])
+    records, frame = _located_records(landed, GRID_FIELDS)
     n = len(records)
-    frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
-                          for name in GRID_FIELDS})
-    frame["lat"] = _number_column([r.get("lat") for r in records])
-    frame["lon"] = _number_column([r.get("lon") for r in records])
     # A grid code is its community's 12-digit code + a 3-digit grid number.
     well_formed = frame["grid_code"].str.fullmatch(r"[0-9]{15}").fillna(False).astype(bool)
     frame["grid_community_code"] = frame["grid_code"].str.slice(0, 12).where(well_formed)
@@ -168,9 +174,7 @@ def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
     frame["units_bad_uscc"] = _child_counts(owners, ~valid_uscc.astype("boolean"), n)
     frame["units_missing_name"] = _child_counts(
         owners, _child_text(units, "name").isna().astype("boolean"), n)
-    for name in GRID_TIMESTAMPS:
-        frame[f"{name}_ts"] = _timestamp(frame[name])
-    return frame
+    return _with_parsed_times(frame, GRID_TIMESTAMPS)
 
 
 FLATTENERS = {"hotline.tickets": flatten_hotline, "grid.events": flatten_grid}

@@ -37,6 +37,7 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
+from common.settings import AccessFile, SettingsError, validate
 from warehouse.catalogue import (
     CONDITIONAL,
     NOT_SHARED,
@@ -86,16 +87,20 @@ def load_access(path: str | os.PathLike | None = None, raw: dict | None = None) 
             raise AccessError(f"access file {path} not found (set GOVSHARE_ACCESS; "
                               "config/access.example.yaml documents it)")
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        access = validate(AccessFile, raw, path or "access settings")
+    except SettingsError as error:
+        raise AccessError(str(error)) from None
     catalogue = load_catalogue()
-    reader = raw.get("reader_role", "govshare_reader")
+    reader = access.reader_role
     departments = {}
-    for key, entry in (raw.get("departments") or {}).items():
-        role = entry.get("role", f"dept_{key}")
+    for key, entry in access.departments.items():
+        role = entry.role or f"dept_{key}"
         for name in (key, role, reader):
             if not _IDENTIFIER.match(name):
                 raise AccessError(f"{name!r} is not a plain lower-case identifier")
-        tables = frozenset(entry.get("tables") or ())
-        columns = frozenset(entry.get("columns") or ())
+        tables = frozenset(entry.tables)
+        columns = frozenset(entry.columns)
         for table in tables:
             if table not in catalogue or catalogue[table].sharing != CONDITIONAL:
                 raise AccessError(f"{key}: {table} is not a conditional (有条件共享) table")
@@ -105,10 +110,10 @@ def load_access(path: str | os.PathLike | None = None, raw: dict | None = None) 
             if spec is None or column not in spec.columns or \
                     spec.columns[column].sharing != CONDITIONAL:
                 raise AccessError(f"{key}: {item} is not a conditional (有条件共享) column")
-        scope = tuple(str(code) for code in entry.get("scope") or ())
+        scope = tuple(entry.scope)
         if any(not re.fullmatch(r"[0-9]{12}", code) for code in scope):
             raise AccessError(f"{key}: scope entries are 12-digit division codes")
-        departments[key] = Department(key, entry.get("name", key), role, tables, columns, scope)
+        departments[key] = Department(key, entry.name or key, role, tables, columns, scope)
     return AccessConfig(reader, departments)
 
 

@@ -41,32 +41,32 @@ def _counts(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
                          "last_seen": grouped["last_seen"].max()})
 
 
+def _golden(mentions: pd.DataFrame, id_column: str, priority: dict[str, int],
+            identifier: str, valid_flag: str, by_source: list[str],
+            from_identifier: list[str]) -> pd.DataFrame:
+    """One golden record per entity: `by_source` columns from the most authoritative source
+    (ties to the most recently seen), the valid `identifier` and the columns encoded in it
+    (`from_identifier`) from a mention whose identifier is valid, else by source order, the
+    newest phone, and the mention counts."""
+    frame = mentions.assign(priority=mentions["source"].map(priority),
+                            no_valid=~mentions[valid_flag].fillna(False).astype(bool))
+    frame["valid_identifier"] = frame[identifier].where(~frame["no_valid"])
+    return pd.concat([
+        _by(frame, id_column, ["priority", "last_seen"], [True, False], by_source),
+        _by(frame, id_column, ["no_valid", "priority"], [True, True],
+            ["valid_identifier", *from_identifier])
+        .rename(columns={"valid_identifier": identifier}),
+        _by(frame, id_column, ["last_seen"], [False], ["phone"]),
+        _counts(frame, id_column)], axis=1)
+
+
 def resident_golden(mentions: pd.DataFrame) -> pd.DataFrame:
-    frame = mentions.assign(priority=mentions["source"].map(RESIDENT_PRIORITY),
-                            no_valid_id=~mentions["id_valid"].fillna(False).astype(bool))
-    frame["valid_id"] = frame["id_number"].where(~frame["no_valid_id"])
-    rid = "resident_id"
-    out = pd.concat([
-        _by(frame, rid, ["priority", "last_seen"], [True, False],
-            ["name", "community_code", "address", "household"]),
-        _by(frame, rid, ["no_valid_id", "priority"], [True, True],
-            ["valid_id", "gender", "birth_date"]).rename(columns={"valid_id": "id_number"}),
-        _by(frame, rid, ["last_seen"], [False], ["phone"]),
-        _counts(frame, rid)], axis=1)
+    out = _golden(mentions, "resident_id", RESIDENT_PRIORITY, "id_number", "id_valid",
+                  ["name", "community_code", "address", "household"], ["gender", "birth_date"])
     out["birth_date"] = pd.to_datetime(out["birth_date"], errors="coerce").dt.date
     return out.reset_index()
 
 
 def unit_golden(mentions: pd.DataFrame) -> pd.DataFrame:
-    frame = mentions.assign(priority=mentions["source"].map(UNIT_PRIORITY),
-                            no_valid=~mentions["uscc_valid"].fillna(False).astype(bool))
-    frame["valid_uscc"] = frame["uscc"].where(~frame["no_valid"])
-    uid = "unit_id"
-    out = pd.concat([
-        _by(frame, uid, ["priority", "last_seen"], [True, False],
-            ["name", "entity_type", "status", "community_code"]),
-        _by(frame, uid, ["no_valid", "priority"], [True, True], ["valid_uscc"])
-        .rename(columns={"valid_uscc": "uscc"}),
-        _by(frame, uid, ["last_seen"], [False], ["phone"]),
-        _counts(frame, uid)], axis=1)
-    return out.reset_index()
+    return _golden(mentions, "unit_id", UNIT_PRIORITY, "uscc", "uscc_valid",
+                   ["name", "entity_type", "status", "community_code"], []).reset_index()

@@ -1,0 +1,246 @@
+"""Typed configuration: one pydantic model per file a person writes (the sources file, the
+access file, the rule files) and per source section in them. Every key is declared here with
+its type, default and meaning; an unknown key or a wrong type is an error. `check_file`
+reports every problem of one file at once, each naming the file, the key and what was
+expected.
+
+The sources file's model is assembled from the source registry (common.sources): each
+registered kind contributes its section with the settings model it declares
+(common.settings_check.sources_file_model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+class Settings(BaseModel):
+    """Base of every settings model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- source sections ---------------------------------------------------------------------
+
+class SourceSettings(Settings):
+    """Keys every source section or entry may carry, read by the pipeline itself."""
+
+    conn_id: str | None = Field(None, description="take the URL / token from this Airflow "
+                                "Connection instead of writing them here")
+    freshness_hours: float | None = Field(None, gt=0, description="the DAG fails when this "
+                                          "source's newest change is older")
+
+
+class SqlTableSettings(SourceSettings):
+    """One department table (contracts/departments.md), read through a read-only account."""
+
+    table: str = Field(description="schema.table in the department database; also the "
+                       "source name")
+    key: str = Field(description="the table's primary-key column")
+    url: str | None = Field(None, description="SQLAlchemy URL (or conn_id)")
+    source: str | None = Field(None, description="source name, when it differs from table")
+    updated_column: str = Field("updated_at", description="change-time column")
+    overlap_seconds: int = Field(900, ge=0, description="re-read window for late commits; "
+                                 "versions already landed are dropped")
+    chunk_rows: int = Field(50_000, gt=0, description="rows per streamed chunk and part")
+
+
+class RestSettings(SourceSettings):
+    """The 12345 hotline's REST API (contracts/hotline.md), or an Open311 GeoReport v2
+    `requests.json` endpoint (`dialect: open311`)."""
+
+    base_url: str = Field(description="the API's base URL (or conn_id: host)")
+    token: str | None = Field(None, description="bearer token (or conn_id: password)")
+    dialect: Literal["govshare", "open311"] | None = Field(
+        None, description="govshare (default): contracts/hotline.md; open311: GeoReport v2")
+    page_size: int = Field(200, ge=1, description="records per page")
+    timeout: tuple[float, float] = Field((5.0, 60.0), description="connect, read seconds")
+    max_requests_per_second: float = Field(5.0, gt=0, description="client-side rate limit")
+    max_retries: int = Field(8, ge=0, description="retries of one request (429, 5xx, "
+                             "dropped or truncated responses)")
+    backoff_base: float = Field(0.5, ge=0, description="first backoff, seconds (full jitter)")
+    backoff_max: float = Field(60.0, ge=0, description="longest backoff, seconds")
+    overlap_seconds: float = Field(300.0, ge=0, description="re-read window before the "
+                                   "watermark")
+    timezone: str = Field("Asia/Shanghai", description="of naive window bounds")
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _connect_and_read(cls, value: Any) -> Any:
+        """`5,60`, `[5, 60]` or one number for both."""
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, (int, float)):
+            value = [value]
+        if isinstance(value, (list, tuple)) and len(value) in (1, 2):
+            return (value[0], value[-1])
+        return value
+
+
+class FileDropSettings(SourceSettings):
+    """A drop folder a vendor or office puts files into: a local path or an fsspec URL."""
+
+    root: str = Field(description="folder or fsspec URL (s3://bucket/prefix)")
+    storage_options: dict[str, Any] = Field(default_factory=dict,
+                                            description="fsspec options (endpoint, keys)")
+
+
+class GridSettings(FileDropSettings):
+    """The grid app's daily exports (contracts/grid.md)."""
+
+    pattern: str | None = Field(None, description="glob of the export files under root "
+                                "(default grid/events_*.jsonl*)")
+    lookback_days: int | None = Field(None, ge=0, description="only files dated this many "
+                                      "days before the window (default: the whole drop)")
+
+
+class RosterSettings(FileDropSettings):
+    """The street offices' community-worker rosters (contracts/rosters.md)."""
+
+    header_synonyms: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra header spellings per logical column")
+    encodings: list[str] | None = Field(None, description="CSV encodings to try, in order")
+
+
+# ---- the sources file --------------------------------------------------------------------
+
+class ReferenceSettings(Settings):
+    root: str = Field(description="folder of divisions.csv, grids.csv, departments.csv")
+
+
+class VolumeCheckSettings(Settings):
+    """The batch volume rule: a batch far below the recent median is held."""
+
+    runs: int = Field(7, ge=1, description="recent runs the median is taken over")
+    min_runs: int = Field(3, ge=1, description="no check before this many runs")
+    min_median: int = Field(50, ge=0, description="no check while the median is smaller")
+
+
+class PipelineSettings(Settings):
+    """The sources file's keys that are not a source section."""
+
+    warehouse_url: str | None = Field(None, description="SQLAlchemy URL of the shared "
+                                      "warehouse (default: $GOVSHARE_HOME/warehouse.duckdb)")
+    landing_root: str | None = Field(None, description="the raw landing zone (default "
+                                     "$GOVSHARE_HOME/landing)")
+    data_docs_dir: str | None = Field(None, description="Great Expectations Data Docs "
+                                      "(default $GOVSHARE_HOME/data_docs)")
+    reference: ReferenceSettings | None = Field(None, description="reference tables")
+    volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
+    freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
+                                              "source name, over those in the sections")
+
+
+# ---- the access file and the rule files ------------------------------------------------------
+
+class DepartmentAccess(Settings):
+    """One department's view of the shared tables (config/access.example.yaml)."""
+
+    name: str | None = Field(None, description="the department's name (audit log, "
+                             "who-can-see); default its key")
+    role: str | None = Field(None, description="its PostgreSQL role (NOLOGIN); default "
+                             "dept_<key>")
+    tables: list[str] = Field(default_factory=list, description="有条件共享 (conditional) "
+                              "tables granted as a whole")
+    columns: list[str] = Field(default_factory=list, description="有条件共享 columns shown in "
+                               "full, as table.column; every other one is masked")
+    scope: list[str] = Field(default_factory=list, description="12-digit division codes of a "
+                             "street or community office: row-level security limits its rows")
+
+
+class AccessFile(Settings):
+    """Who may see what in the shared warehouse (config/access.example.yaml)."""
+
+    reader_role: str = Field("govshare_reader", description="owns the department views; "
+                             "holds SELECT on the shared tables")
+    departments: dict[str, DepartmentAccess] = Field(default_factory=dict)
+
+
+class ColumnRule(Settings):
+    type: Literal["text", "int", "date", "datetime"] = Field(description="as landed")
+    required: bool = Field(False, description="a batch without it is held (schema drift)")
+
+
+class RuleSpec(Settings):
+    id: str = Field(description="<field>.<what>: unique in the file, named in quarantine")
+    field: str | None = Field(None, description="the column it checks (or fields)")
+    fields: list[str] | None = Field(None, description="the columns a multi-column rule "
+                                     "checks")
+    expectation: str = Field(description="a Great Expectations (or expectations/custom.py) "
+                             "expectation type")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="its arguments")
+    severity: Literal["critical", "warning", "batch"] = Field(
+        description="critical: the record is quarantined; warning: staged with a flag; "
+                    "batch: the whole batch is held")
+    description: str = Field(description="what it checks, in words (shown in quarantine)")
+    when: dict[str, Any] = Field(default_factory=dict, description="only rows whose columns "
+                                 "equal these values")
+
+    @model_validator(mode="after")
+    def _one_of_field_or_fields(self) -> RuleSpec:
+        if (self.field is None) == (self.fields is None):
+            raise ValueError("a rule names exactly one of field / fields")
+        return self
+
+
+class VolumeRule(Settings):
+    min_ratio: float = Field(0.6, ge=0, le=1, description="a batch below this share of the "
+                             "recent median is held")
+
+
+class RulesFile(Settings):
+    """One source's validation suite (expectations/rules/<source>.yaml)."""
+
+    source: str = Field(description="the source name it validates")
+    key: str = Field(description="the record key column")
+    version: str = Field(description="the change-time column (one content per key and time)")
+    columns: dict[str, ColumnRule] = Field(description="the columns as landed")
+    volume: VolumeRule = Field(default_factory=VolumeRule)
+    personal_data: dict[str, Literal["name", "phone", "id"]] = Field(
+        default_factory=dict, description="columns masked in Data Docs and quarantine views")
+    patterns: dict[str, str] = Field(default_factory=dict, description="regular expressions "
+                                     "named once and used through YAML anchors")
+    rules: list[RuleSpec]
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+class SettingsError(ValueError):
+    """A settings file with problems: every one of them, each naming file, key, expectation."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path, self.problems = str(path), problems
+        super().__init__(f"{path}: {len(problems)} problem(s):\n"
+                         + "\n".join(f"  {p}" for p in problems))
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """pydantic's errors as `key.path: what was expected (got ...)` lines."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"{where}: required key missing")
+        else:
+            lines.append(f"{where}: {item['msg']} (got {item.get('input')!r:.60})")
+    return lines
+
+
+def validate(model: type[Settings], data: Any, path: str | Path) -> Settings:
+    """`data` as `model`, or a SettingsError listing every problem."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise SettingsError(path, problems_of(error)) from None
