@@ -89,8 +89,32 @@ _NS_EDGES = (pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01"))
 
 
 def _nanosecond_times(values: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    """Parsed times for range rules, naive: a value with an offset (a TIMESTAMP WITH TIME
+    ZONE column, or text like 2024-10-31T08:00:00+08:00) in UTC, one without as it is."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        parsed = pd.to_datetime(values.astype(object), errors="coerce", format="ISO8601",
+                                utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.clip(*_NS_EDGES).astype("datetime64[ns]")
+
+
+def as_delivered_text(values: pd.Series) -> pd.Series:
+    """A date/time column as the source's own text of its values: a DATETIME or TIMESTAMP
+    value always with its time (2024-10-31 00:00:00, as the driver's datetime renders it),
+    fractions and offset only where the value has them. pandas renders a column whose
+    values all fall at midnight as dates only, which a rule on the text would reject."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+    fraction = values.dt.microsecond.fillna(0).astype("int64") != 0
+    text = text.where(~fraction, values.dt.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    if values.dt.tz is not None:
+        offset = values.dt.strftime("%z").str.replace(r"(\d{2})(\d{2})$", r"\1:\2", regex=True)
+        text = text + offset
+    return text.astype("str").where(values.notna(), None)
 
 
 def _child_counts(owner: np.ndarray, bad: pd.Series, n: int) -> np.ndarray:
@@ -198,5 +222,9 @@ def checked_frame(source: str, landed: pd.DataFrame, time_columns=()) -> pd.Data
         for name in time_columns:
             if name in frame.columns:
                 frame[f"{name}_ts"] = _nanosecond_times(frame[name])
+        # Rules see each value as the source delivered it, not as pandas would print it.
+        for name in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[name]) and not name.endswith("_ts"):
+                frame[name] = as_delivered_text(frame[name])
     frame[ROW] = np.arange(len(frame), dtype=np.int64)
     return frame
