@@ -198,6 +198,16 @@ class VolumeRule(Settings):
                              "recent median is held")
 
 
+class HoldRule(Settings):
+    """When a critical rule fails for most of a batch, the rule or the source is broken:
+    the batch is held loudly instead of quarantining it row by row."""
+
+    max_failing_share: float = Field(0.2, gt=0, le=1, description="hold the batch when one "
+                                     "critical rule fails for more than this share of rows")
+    min_rows: int = Field(20, ge=1, description="batches smaller than this are judged row by "
+                          "row (a few bad rows of a small increment are not a batch problem)")
+
+
 class RulesFile(Settings):
     """One source's validation suite (expectations/rules/<source>.yaml)."""
 
@@ -206,6 +216,7 @@ class RulesFile(Settings):
     version: str = Field(description="the change-time column (one content per key and time)")
     columns: dict[str, ColumnRule] = Field(description="the columns as landed")
     volume: VolumeRule = Field(default_factory=VolumeRule)
+    hold: HoldRule = Field(default_factory=lambda: HoldRule())
     personal_data: dict[str, Literal["name", "phone", "id"]] = Field(
         default_factory=dict, description="columns masked in Data Docs and quarantine views")
     patterns: dict[str, str] = Field(default_factory=dict, description="regular expressions "

@@ -81,6 +81,7 @@ class RuleSet:
     volume: dict
     personal_data: dict
     rules: tuple[Rule, ...]
+    hold: dict = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -107,12 +108,17 @@ def has_rules(source: str) -> bool:
     return rules_file(source).exists()
 
 
-@cache
 def load_rules(source: str) -> RuleSet:
-    """The source's rule file, checked for the fields every rule needs."""
+    """The source's rule file, checked against its model (common.settings.RulesFile); read
+    again when the file changes (a corrected rule takes effect at the next validation)."""
     path = rules_file(source)
     if not path.exists():
         raise RuleFileError(f"no rule file for source {source!r} ({path})")
+    return _load_rules(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _load_rules(path: Path, version: int) -> RuleSet:
     try:
         spec = validate(RulesFile, yaml.safe_load(path.read_text(encoding="utf-8")), path)
     except SettingsError as error:
@@ -146,7 +152,7 @@ def load_rules(source: str) -> RuleSet:
     return RuleSet(source=spec.source, key=spec.key, version=spec.version,
                    columns={name: column.model_dump() for name, column in spec.columns.items()},
                    volume=spec.volume.model_dump(), personal_data=dict(spec.personal_data),
-                   rules=tuple([volume_rule, *schema_rules, *rules]))
+                   rules=tuple([volume_rule, *schema_rules, *rules]), hold=spec.hold.model_dump())
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,6 +293,28 @@ def failing_mask(frame: pd.DataFrame, rule: Rule, reference: Reference) -> np.nd
     checked = np.flatnonzero(domain & present)
     mask[checked] = ~_holds(values.iloc[checked], rule, kwargs)
     return mask
+
+
+def _held_by_share(source: str, ruleset: RuleSet, rule: Rule, frame: pd.DataFrame,
+                   rows: np.ndarray) -> str | None:
+    """The batch failure when a critical rule fails for more than the rules file's
+    `hold.max_failing_share` of a batch: the rule, the share and three examples, masked."""
+    limit, min_rows = ruleset.hold["max_failing_share"], ruleset.hold["min_rows"]
+    if rule.severity != "critical" or len(frame) < min_rows or \
+            len(rows) <= limit * len(frame):
+        return None
+    shown = [f for f in rule.fields if f in frame.columns]
+    examples = []
+    for position in rows[:3].tolist():
+        values = ", ".join(
+            f"{f}={_masker(ruleset.personal_data.get(f, ''))(str(frame[f].iloc[position]))!r}"
+            for f in shown)
+        examples.append(f"row {position + 1}: {values}")
+    return (f"{source}: batch held: critical rule {rule.words()} fails for "
+            f"{len(rows):,} of {len(frame):,} rows ({len(rows) / len(frame):.0%}, more than "
+            f"{limit:.0%}): a broken rule or a broken source, not {len(rows):,} bad records; "
+            f"e.g. {'; '.join(examples)}. Nothing was loaded or quarantined; fix the cause, "
+            "then release the batch (govshare batch release)")
 
 
 def _failing_rows(frame: pd.DataFrame, rule: Rule, result: dict,
@@ -522,6 +550,10 @@ def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
             continue
         rows = _failing_rows(frame, rule, item.result, reference)
         per_rule[rule.id] = len(rows)
+        held = _held_by_share(source, ruleset, rule, frame, rows)
+        if held:
+            batch_failures.append(held)
+            continue
         target = failed if rule.severity == "critical" else warned
         for position in rows.tolist():
             target.setdefault(position, []).append(rule if rule.severity == "critical"

@@ -77,6 +77,35 @@ def cmd_config_check(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_batch_list(args) -> int:
+    from pipeline import config as cfg
+    from pipeline.staging import held_batches
+    from warehouse.migrate import open_warehouse
+
+    engine = open_warehouse(cfg.load_sources(require_env=False).get("warehouse_url"))
+    frame = held_batches(engine, include_released=args.all)
+    engine.dispose()
+    for row in frame.itertuples(index=False):
+        state = f"released {row.released_at:%Y-%m-%d %H:%M}" if row.released_at is not None \
+            and str(row.released_at) != "NaT" else "HELD"
+        print(f"{row.source:<30} run {row.run_id:<40} {row.run_date}  {state}\n    {row.reason}")
+    print(f"{len(frame)} batch(es)")
+    return 0
+
+
+def cmd_batch_release(args) -> int:
+    from pipeline.staging import BatchHeldError, release_batch
+
+    try:
+        summary = release_batch(args.source, args.run_id, args.reason)
+    except BatchHeldError as held:
+        print(f"still held: {held}", file=sys.stderr)
+        return 1
+    print(f"{args.source} run {args.run_id}: staged {summary['staged']}, quarantined "
+          f"{summary['quarantine_rows']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -120,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=["sources", "access", "rules"],
                        help="default: told from the file's keys")
     check.set_defaults(func=cmd_config_check)
+
+    batch = sub.add_parser("batch", help="batches validation held (a broken rule or source)")
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    listing = batch_sub.add_parser("list", help="held batches and why")
+    listing.add_argument("--all", action="store_true", help="released ones too")
+    listing.set_defaults(func=cmd_batch_list)
+    release = batch_sub.add_parser(
+        "release", help="validate a held batch again once its cause is fixed, and load it")
+    release.add_argument("source")
+    release.add_argument("run_id")
+    release.add_argument("--reason", required=True, help="what was fixed (recorded)")
+    release.set_defaults(func=cmd_batch_release)
 
     from govshare.quarantine_cli import add_quarantine_parser
     from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser

@@ -132,15 +132,18 @@ def validate_and_stage(engine: sa.Engine, source: str, landed: pd.DataFrame, ref
 
 
 
-def validate_and_load(source: str, run_date, run_id: str, config: dict | None = None) -> dict:
+def validate_and_load(source: str, run_date, run_id: str, config: dict | None = None,
+                      release_reason: str | None = None) -> dict:
     """Validate the run date's landed versions of one source (Great Expectations suites in
     expectations/rules/), stage those that pass into `staging.record_version` and quarantine
-    the rest, in one transaction. A batch failure (volume collapse, schema drift) raises
-    `BatchHeldError` and loads nothing."""
+    the rest, in one transaction. A batch failure (volume collapse, schema drift, a critical
+    rule failing for most rows) records the hold in `ops.batch_hold`, raises
+    `BatchHeldError` and loads nothing; validating the batch again once the cause is fixed
+    (a re-run of the task, or `release_batch`) loads it and closes the hold."""
 
     from common.reference import load_reference
     from expectations.runner import has_rules
-    from warehouse.schema import load_audit
+    from warehouse.schema import batch_hold, load_audit
 
     config = config or cfg.load_sources()
     with Workspace(config) as ws:
@@ -154,13 +157,19 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
         history = recent_landed_counts(ws, source, run_id, **config.get("volume_check", {}))
         if landed.empty:
             if history:  # nothing at all from a source that usually delivers: a collapse
-                raise BatchHeldError(f"{source}: no records landed for {run_date}, against a "
-                                     f"median of {sorted(history)[len(history) // 2]} recently")
+                reason = (f"{source}: no records landed for {run_date}, against a median of "
+                          f"{sorted(history)[len(history) // 2]} recently")
+                _record_hold(ws.engine, source, run_id, run_date, reason)
+                raise BatchHeldError(reason)
             return {"source": source, "staged": 0, "quarantine_rows": 0, "data_docs": None}
-        outcome = validate_and_stage(
-            ws.engine, source, landed, load_reference(config=config), run_id,
-            recent_counts=history,
-            docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs")
+        try:
+            outcome = validate_and_stage(
+                ws.engine, source, landed, load_reference(config=config), run_id,
+                recent_counts=history,
+                docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs")
+        except BatchHeldError as held:
+            _record_hold(ws.engine, source, run_id, run_date, str(held))
+            raise
         from warehouse.schema import quarantine
 
         rejected = (sa.select(sa.func.count()).select_from(quarantine)
@@ -171,8 +180,50 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
             conn.execute(sa.update(load_audit)
                          .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
                          .values(records_loaded=outcome["staged"], records_quarantined=rejected))
+            conn.execute(sa.update(batch_hold)
+                         .where(batch_hold.c.source == source, batch_hold.c.run_id == run_id,
+                                batch_hold.c.released_at.is_(None))
+                         .values(released_at=datetime.now(UTC),
+                                 release_reason=release_reason or "validated again"))
         log.info("%s: staged %d, quarantined %d", source, outcome["staged"],
                  outcome["quarantine_rows"])
         return {"source": source, **{k: outcome[k] for k in ("staged", "quarantine_rows",
                                                               "data_docs")}}
 
+
+
+def _record_hold(engine: sa.Engine, source: str, run_id: str, run_date, reason: str) -> None:
+    from warehouse.engine import upsert
+
+    with engine.begin() as conn:
+        upsert(conn, pd.DataFrame([{"source": source, "run_id": run_id, "run_date": run_date,
+                                    "reason": reason, "held_at": datetime.now(UTC),
+                                    "released_at": None, "release_reason": None}]),
+               "ops.batch_hold", ["source", "run_id"])
+
+
+def held_batches(engine: sa.Engine, include_released: bool = False) -> pd.DataFrame:
+    """The batches validation held, newest first (open ones only unless asked)."""
+    from warehouse.schema import batch_hold
+
+    query = sa.select(batch_hold).order_by(batch_hold.c.held_at.desc())
+    if not include_released:
+        query = query.where(batch_hold.c.released_at.is_(None))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(query).mappings().all(),
+                            columns=[c.name for c in batch_hold.columns])
+
+
+def release_batch(source: str, run_id: str, reason: str, config: dict | None = None) -> dict:
+    """Validate a held batch again (after its rule or source was fixed): it loads as any
+    batch does, once, and its hold is closed with `reason`; still broken, it stays held and
+    the error says why."""
+    from warehouse.schema import batch_hold
+
+    config = config or cfg.load_sources()
+    with Workspace(config) as ws, ws.engine.connect() as conn:
+        run_date = conn.execute(sa.select(batch_hold.c.run_date).where(
+            batch_hold.c.source == source, batch_hold.c.run_id == run_id)).scalar()
+    if run_date is None:
+        raise cfg.ConfigError(f"no held batch of {source} in run {run_id}")
+    return validate_and_load(source, run_date, run_id, config, release_reason=reason)

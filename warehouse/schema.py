@@ -90,6 +90,18 @@ extraction_window = sa.Table(
     schema="ops",
 )
 
+batch_hold = sa.Table(
+    "batch_hold", metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(256), primary_key=True),
+    sa.Column("run_date", sa.Date, nullable=False, comment="the landing partition held"),
+    sa.Column("reason", sa.Text, nullable=False, comment="the batch rule and what it saw"),
+    sa.Column("held_at", TS, nullable=False),
+    sa.Column("released_at", TS, comment="when the batch was validated again and loaded"),
+    sa.Column("release_reason", sa.Text),
+    schema="ops",
+)
+
 
 # Published source tables (docs/spec/warehouse.md). Each carries its lineage: the source, the
 # record key and content hash of the staged version it came from (staging.record_version)
