@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
-from common import record
+
+from common import record, timed
 
 
 def frame(rows: int) -> pd.DataFrame:
@@ -38,49 +38,47 @@ QUERY = ("SELECT community_code, status, count(*), avg(source_count) FROM shared
 def run_duckdb(data: pd.DataFrame, folder: Path) -> dict:
     con = duckdb.connect(str(folder / "w.duckdb"))
     con.execute("CREATE SCHEMA shared")
-    t0 = time.perf_counter()
-    con.register("data", data)
-    con.execute("CREATE TABLE shared.resident AS SELECT * FROM data")
-    load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    con.execute(QUERY).fetchall()
-    query = time.perf_counter() - t0
-    keys = data["resident_id"].sample(10_000, random_state=1).tolist()
-    t0 = time.perf_counter()
-    con.execute("SELECT * FROM shared.resident WHERE resident_id IN (SELECT unnest(?))",
-                [keys]).fetchall()
-    lookup = time.perf_counter() - t0
+    seconds: dict[str, float] = {}
+    with timed(seconds, "load"):
+        con.register("data", data)
+        con.execute("CREATE TABLE shared.resident AS SELECT * FROM data")
+    with timed(seconds, "query"):
+        con.execute(QUERY).fetchall()
+    keys = lookup_keys(data)
+    with timed(seconds, "lookup"):
+        con.execute("SELECT * FROM shared.resident WHERE resident_id IN (SELECT unnest(?))",
+                    [keys]).fetchall()
     con.close()
-    return {"load": load, "query": query, "lookup": lookup,
-            "mib": (folder / "w.duckdb").stat().st_size / 2**20}
+    return {**seconds, "mib": (folder / "w.duckdb").stat().st_size / 2**20}
+
+
+def lookup_keys(data: pd.DataFrame) -> list[str]:
+    return data["resident_id"].sample(10_000, random_state=1).tolist()
 
 
 def run_sqlite(data: pd.DataFrame, folder: Path) -> dict:
     con = sqlite3.connect(folder / "main.sqlite")
     con.execute(f"ATTACH DATABASE '{folder / 'shared.sqlite'}' AS shared")
-    t0 = time.perf_counter()
-    con.execute("CREATE TABLE shared.resident (resident_id TEXT, name TEXT, community_code "
-                "TEXT, status TEXT, birth_date TEXT, source_count INTEGER)")
-    rows = data.assign(birth_date=data["birth_date"].astype("str"),
-                       source_count=data["source_count"].astype(object))
-    con.executemany("INSERT INTO shared.resident VALUES (?, ?, ?, ?, ?, ?)",
-                    rows.itertuples(index=False, name=None))
-    con.execute("CREATE UNIQUE INDEX shared.ix_resident ON resident (resident_id)")
-    con.commit()
-    load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    con.execute(QUERY).fetchall()
-    query = time.perf_counter() - t0
-    keys = data["resident_id"].sample(10_000, random_state=1).tolist()
-    t0 = time.perf_counter()
-    con.execute("CREATE TEMP TABLE k (id TEXT)")
-    con.executemany("INSERT INTO k VALUES (?)", [(k,) for k in keys])
-    con.execute("SELECT * FROM shared.resident WHERE resident_id IN (SELECT id FROM k)").fetchall()
-    lookup = time.perf_counter() - t0
+    seconds: dict[str, float] = {}
+    with timed(seconds, "load"):
+        con.execute("CREATE TABLE shared.resident (resident_id TEXT, name TEXT, community_code "
+                    "TEXT, status TEXT, birth_date TEXT, source_count INTEGER)")
+        rows = data.assign(birth_date=data["birth_date"].astype("str"),
+                           source_count=data["source_count"].astype(object))
+        con.executemany("INSERT INTO shared.resident VALUES (?, ?, ?, ?, ?, ?)",
+                        rows.itertuples(index=False, name=None))
+        con.execute("CREATE UNIQUE INDEX shared.ix_resident ON resident (resident_id)")
+        con.commit()
+    with timed(seconds, "query"):
+        con.execute(QUERY).fetchall()
+    keys = lookup_keys(data)
+    with timed(seconds, "lookup"):
+        con.execute("CREATE TEMP TABLE k (id TEXT)")
+        con.executemany("INSERT INTO k VALUES (?)", [(k,) for k in keys])
+        con.execute("SELECT * FROM shared.resident WHERE resident_id IN (SELECT id FROM k)"
+                    ).fetchall()
     con.close()
-    return {"load": load, "query": query, "lookup": lookup,
-            "mib": (folder / "shared.sqlite").stat().st_size / 2**20}
-
+    return {**seconds, "mib": (folder / "shared.sqlite").stat().st_size / 2**20}
 
 def main() -> None:
     parser = argparse.ArgumentParser()
