@@ -41,6 +41,15 @@ def _window() -> tuple:
     return start, end, context["run_id"]
 
 
+def _mask_personal_data(context) -> None:
+    """Every task's on_execute_callback: ID and phone numbers are masked in what the task
+    logs from then on, whichever logger writes them (Airflow's structlog chain and the
+    stdlib handlers; common.masking.install_log_masking)."""
+    from common.masking import install_log_masking
+
+    install_log_masking()
+
+
 @task(retries=3, retry_exponential_backoff=True)
 def configured_sources(section: str) -> list[str]:
     """The sources one section of the sources file configures (one mapped extraction each);
@@ -146,7 +155,8 @@ def _source_group(section: str):
     tags=["govshare", "extract", "daily"],
     doc_md=__doc__,
     default_args={"owner": "data-engineering", "retries": 2,
-                  "retry_delay": pendulum.duration(minutes=2)},
+                  "retry_delay": pendulum.duration(minutes=2),
+                  "on_execute_callback": _mask_personal_data},
 )
 def govshare_daily():
     # The sections are read at parse time from the registry (common.sources), not from the

@@ -344,33 +344,45 @@ def _masker(kind: str):
             "name": masking.mask_name}.get(kind, masking.mask_text)
 
 
+# GX's Data Docs put some values into the page as HTML as they are (the table of unexpected
+# values: `<svg onload=...>` in a roster cell ran in the browser) and escape others
+# (template parameters). Markup characters become their full-width forms, which read the
+# same and are inert on either path (HTML-escaping here would show "&lt;" where GX escapes
+# again).
+_MARKUP = str.maketrans({"<": "＜", ">": "＞", "&": "＆", '"': "＂", "'": "＇"})
+
+
 def _mask_value(value, kind: str | None):
     from common.masking import mask_text
 
     if isinstance(value, (list, tuple)):
         return [_mask_value(v, kind) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_value(v, kind) for k, v in value.items()}
     if not isinstance(value, str):
         return value
-    return _masker(kind)(value) if kind else mask_text(value)
+    return (_masker(kind)(value) if kind else mask_text(value)).translate(_MARKUP)
 
 
 def mask_result(result, ruleset: RuleSet) -> None:
-    """Mask personal data in every sample value of a suite result, in place: the rule's own
-    field by its kind (ID, phone, name), any other text by pattern (IDs, phones)."""
+    """Mask personal data in every value of a suite result that came from the data, in
+    place, and make it inert in HTML: the rule's own field by its kind (ID, phone, name),
+    any other text by pattern (IDs, phones)."""
     for item in result.results:
         column = item.expectation_config.kwargs.get("column")
         kind = ruleset.personal_data.get(column)
         details = item.result or {}
-        if "partial_unexpected_list" in details:
-            details["partial_unexpected_list"] = [
-                _mask_value(v, kind) for v in details["partial_unexpected_list"]]
-        for entry in details.get("partial_unexpected_counts") or []:
-            entry["value"] = _mask_value(entry["value"], kind)
-        for entry in details.get("partial_unexpected_index_list") or []:
-            for name, value in (entry.items() if isinstance(entry, dict) else ()):
-                entry[name] = _mask_value(value, ruleset.personal_data.get(name))
         for name in ("unexpected_list", "unexpected_index_list"):
             details.pop(name, None)
+        for name, value in details.items():
+            if name == "partial_unexpected_index_list":  # row numbers, keys by their field
+                details[name] = [{k: _mask_value(v, ruleset.personal_data.get(k))
+                                  for k, v in entry.items()} if isinstance(entry, dict)
+                                 else entry for entry in value or []]
+            else:  # sample values and their counts, observed values, explanations
+                details[name] = _mask_value(value, kind)
+        if item.exception_info:
+            item.exception_info = _mask_value(item.exception_info, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=[handler])
     from pipeline.config import ConfigError
+    from warehouse.access import AccessError
+    from warehouse.engine import WarehouseUrlError
 
     try:
         return args.func(args)
-    except ConfigError as error:  # a wrong setting: say which, without a traceback
+    except (ConfigError, WarehouseUrlError, AccessError) as error:
+        # A wrong setting or a refused access: say which, without a traceback.
         print(f"govshare {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -4,25 +4,38 @@ govshare/cli.py (and `main` to run them alone)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
 from pipeline.config import access_path
 
+log = logging.getLogger(__name__)
+
 
 def _config() -> dict:
-    from pipeline.config import ConfigError, load_sources
+    """The sources file, read as a tool that works on the warehouse only: the sources'
+    secrets may be unset, the warehouse URL's variables may not. Any error in it is an
+    error; only when no sources file is configured at all (GOVSHARE_SOURCES unset and none
+    at its default place) do the warehouse URL's own defaults apply."""
+    from pipeline.config import load_sources, sources_path
 
-    try:
-        return load_sources()
-    except ConfigError:
+    if "GOVSHARE_SOURCES" not in os.environ and not sources_path().exists():
         return {}
+    return load_sources(require_env=False)
 
 
 def _url(args) -> str:
     from warehouse.engine import warehouse_url
 
-    return args.url or _config().get("warehouse_url") or warehouse_url()
+    url = args.url or _config().get("warehouse_url")
+    if url is None:
+        url = warehouse_url()
+        if "GOVSHARE_WAREHOUSE_URL" not in os.environ:  # said, not silent (and no password)
+            log.info("the embedded warehouse %s: no --url, warehouse_url in a sources file "
+                     "or GOVSHARE_WAREHOUSE_URL", url)
+    return url
 
 
 def _engine(args):
@@ -91,9 +104,11 @@ def cmd_catalogue(args) -> int:
 
 
 def cmd_trace(args) -> int:
+    from warehouse.access import load_access
     from warehouse.lineage import trace_row
 
-    trace = trace_row(_engine(args), args.table, args.key)
+    access = load_access(args.access or access_path()) if args.as_department else None
+    trace = trace_row(_engine(args), args.table, args.key, access, args.as_department)
     if trace is None:
         print(f"no row {args.key} in shared.{args.table}", file=sys.stderr)
         return 1
@@ -129,6 +144,25 @@ def add_warehouse_parser(subparsers) -> None:
     trace = _command(sub, "trace", "where a published row came from (lineage)", cmd_trace)
     trace.add_argument("table", help="hotline_ticket, grid_event or community_worker")
     trace.add_argument("key", help="the row's key (ticket_id, event_id, source_record_id)")
+    trace.add_argument("--as-department", metavar="KEY",
+                       help="show personal data as this department of the access file sees "
+                            "it (default: all of it masked)")
+    trace.add_argument("--access", help="access file (default GOVSHARE_ACCESS)")
+    roles = _command(sub, "roles", "create the pipeline's non-superuser role (PostgreSQL)",
+                     cmd_roles)
+    roles.add_argument("--pipeline-role", default="govshare_pipeline",
+                       help="its name (default govshare_pipeline)")
+    roles.add_argument("--reason", required=True, help="why (recorded in audit.grant_log)")
+
+
+def cmd_roles(args) -> int:
+    from warehouse.access import apply_pipeline_role
+
+    changes = apply_pipeline_role(_engine(args), args.pipeline_role, reason=args.reason)
+    for change in changes:
+        print(change)
+    print(f"{len(changes)} change(s)")
+    return 0
 
 
 def cmd_access_apply(args) -> int:

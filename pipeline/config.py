@@ -70,15 +70,20 @@ def _from_airflow_connection(conn_id: str) -> dict:
 def load_sources(path: str | os.PathLike | None = None, require_env: bool = True) -> dict:
     """The sources file as a dict: {'departments': [...], 'hotline': {...}, 'grid': {...},
     'rosters': {...}, 'reference': {...}}. With require_env=False (tools that only read the
-    warehouse), unset environment variables are left unexpanded instead of failing."""
+    warehouse), unset environment variables are left unexpanded instead of failing, except
+    in `warehouse_url`: those tools need it, and one that cannot be read is an error naming
+    the variable, never a fall-back to another warehouse."""
     path = Path(path or sources_path())
     if not path.exists():
         raise ConfigError(f"sources file {path} not found (set GOVSHARE_SOURCES; "
                           "config/sources.example.yaml documents every key)")
     missing: set[str] = set()
-    config = _expand(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, missing)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = _expand(raw, missing)
     if missing and require_env:
         raise ConfigError(f"environment variable(s) not set: {', '.join(sorted(missing))}")
+    if isinstance(raw, dict) and "warehouse_url" in raw:
+        _check_warehouse_url(raw["warehouse_url"], path)
     for section in ("hotline", "grid", "rosters"):
         if isinstance(config.get(section), dict) and config[section].get("conn_id"):
             config[section] = {**_from_airflow_connection(config[section]["conn_id"]),
@@ -88,6 +93,17 @@ def load_sources(path: str | os.PathLike | None = None, require_env: bool = True
             table.update({**_from_airflow_connection(table.pop("conn_id")), **table})
     check_sources(config, path)
     return config
+
+
+def _check_warehouse_url(value, path: Path) -> None:
+    missing: set[str] = set()
+    expanded = _expand(value, missing)
+    if missing:
+        raise ConfigError(f"{path}: warehouse_url needs the environment variable(s) "
+                          f"{', '.join(sorted(missing))}, not set")
+    if isinstance(expanded, str) and not expanded.strip():
+        raise ConfigError(f"{path}: warehouse_url is empty (leave the key out for the "
+                          "embedded warehouse)")
 
 
 def check_sources(config: dict, path: str | os.PathLike) -> None:

@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from common.masking import mask_id, mask_name, mask_phone, mask_text
+from common.masking import masked_raw
 
 TABLE = "shared.quarantine"
 
 
 LIST_COLUMNS = ["quarantine_id", "source", "source_record_id", "raw_location", "rules",
                 "reason", "severity", "run_id", "quarantined_at", "replayed_at"]
-
 
 
 def _rule_filter(frame: pd.DataFrame, rule: str | None) -> pd.DataFrame:
@@ -48,40 +47,6 @@ def list_quarantine(engine: sa.Engine, source: str | None = None, rule: str | No
     with engine.connect() as conn:
         frame = pd.read_sql(query.order_by(q.c.quarantined_at.desc(), q.c.quarantine_id), conn)
     return _rule_filter(frame, rule).reset_index(drop=True)
-
-
-_PERSONAL_KEYS = {"name": mask_name, "reporter_name": mask_name, "legal_rep_name": mask_name,
-                  "id_number": mask_id, "legal_rep_id_number": mask_id, "phone": mask_phone}
-
-
-def mask_record(value, key: str | None = None):
-    """A parsed record with personal data masked: name/ID/phone fields by their key, ID- and
-    phone-like numbers anywhere else in its text."""
-    if isinstance(value, dict):
-        return {k: mask_record(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_record(v, key) for v in value]
-    if isinstance(value, str):
-        masker = _PERSONAL_KEYS.get(key or "")
-        return masker(value) if masker else mask_text(value)
-    return value
-
-
-def masked_raw(raw: str | None) -> str:
-    """The raw record for display, personal data masked (JSON when it parses)."""
-    if raw is None:
-        return "(the raw file in the landing zone keeps it)"
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return mask_text(raw)
-    if isinstance(parsed, dict) and set(parsed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        # A roster row's cells by column letter: mask every cell's text by pattern; names
-        # cannot be told apart from other text there, so cells that are not numbers or
-        # dates keep only their first character.
-        parsed = {k: v if not isinstance(v, str) or any(ch.isdigit() for ch in v)
-                  else mask_name(v) for k, v in parsed.items()}
-    return json.dumps(mask_record(parsed), ensure_ascii=False, indent=2)
 
 
 def explain(engine: sa.Engine, quarantine_id: str) -> str:

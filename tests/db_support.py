@@ -74,3 +74,14 @@ def clone_warehouse(url: str, directory, name: str) -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {target_db} TEMPLATE {source_db}")
     admin.dispose()
     return url.rsplit("/", 1)[0] + f"/{target_db}"
+
+
+def drop_roles(engine: sa.Engine, roles: list[str]) -> None:
+    """Drop roles a test created (roles belong to the whole server, not to its database),
+    with what they own and the privileges granted to them."""
+    with engine.begin() as conn:
+        for role in roles:
+            if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                            {"r": role}).first():
+                conn.exec_driver_sql(f"DROP OWNED BY {role} CASCADE")
+                conn.exec_driver_sql(f"DROP ROLE {role}")

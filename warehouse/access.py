@@ -4,7 +4,8 @@ Each department gets a PostgreSQL role and a schema `dept_<name>` holding one vi
 shared table it may see (the catalogue's sharing classes: unconditional tables for everyone,
 conditional tables where granted, never the not-shared ones). In a view, a conditional
 column is the real value where the department's grant names it and a masked value otherwise
-(150102********0035, 139****2233, 李**, addresses without numbers, or null); not-shared
+(150102************, 139****2233, 李**, addresses without numbers, or null: the rules of
+common/masking.py, whose docstring says why an ID number keeps only its area code); not-shared
 columns are left out. Departments get no privilege on `shared` itself, so the views are
 the only way in.
 
@@ -16,6 +17,14 @@ xref rows) follow their parent. The policy tests `current_user`, which a view do
 change, so RLS holds through the views and for any login role that is a member of the
 department role. A column privilege on the base tables could hide columns but not mask
 them, hence views.
+
+What PostgreSQL grants every role by default is taken from department logins too:
+`apply_access` revokes TEMPORARY on the warehouse database, CREATE on schema public and
+the functions creating large objects from PUBLIC, so that a department login can create
+nothing anywhere (no temporary tables, no functions in pg_temp, no large objects); roles
+that need temporary tables (the pipeline's, see `apply_pipeline_role`) are granted
+TEMPORARY by name. tests/test_access_attacks.py connects as a department login and tries
+the ways around all this.
 
 `apply_access` is idempotent: it compares the configuration with what it applied before
 (`audit.access_state`), logs each grant and revocation to `audit.grant_log` with who, when
@@ -29,6 +38,7 @@ import getpass
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +52,7 @@ from warehouse.catalogue import (
     CONDITIONAL,
     NOT_SHARED,
     UNCONDITIONAL,
+    Column,
     Table,
     existing_shared_columns,
     load_catalogue,
@@ -124,13 +135,13 @@ def _q(name: str) -> str:
 
 
 def mask_sql(column: str, mask: str) -> str:
-    """SQL masking a column the same way common.masking masks text (PostgreSQL and
-    DuckDB alike)."""
+    """SQL masking a column the same way common.masking.COLUMN_MASKS masks a value
+    (PostgreSQL and DuckDB alike; tests/test_masking_sql.py compares them): an ID number
+    keeps its first 6 characters only."""
     c = _q(column)
     return {
-        "id_number": f"CASE WHEN length({c}) > 10 THEN left({c}, 6) || "
-                     f"repeat('*', length({c}) - 10) || right({c}, 4) "
-                     f"ELSE repeat('*', length({c})) END",
+        "id_number": f"CASE WHEN length({c}) > 6 THEN left({c}, 6) || "
+                     f"repeat('*', length({c}) - 6) ELSE repeat('*', length({c})) END",
         "phone": f"CASE WHEN length({c}) > 7 THEN left({c}, 3) || "
                  f"repeat('*', length({c}) - 7) || right({c}, 4) "
                  f"ELSE repeat('*', length({c})) END",
@@ -138,6 +149,15 @@ def mask_sql(column: str, mask: str) -> str:
         "address": f"regexp_replace({c}, '[0-9０-９]+', '*', 'g')",
         "withhold": f"CASE WHEN false THEN {c} END",  # null of the column's own type
     }[mask]
+
+
+def sees_in_full(dept: Department | None, table: Table, column: Column) -> bool:
+    """Whether a department (None: one granted nothing) sees a column's real values:
+    unconditional columns everyone, conditional ones where granted, not-shared ones never."""
+    if column.sharing == NOT_SHARED:
+        return False
+    return column.sharing == UNCONDITIONAL or (
+        dept is not None and f"{table.name}.{column.name}" in dept.columns)
 
 
 def visible_tables(dept: Department, catalogue: dict[str, Table],
@@ -168,8 +188,7 @@ def view_sql(dept: Department, table: Table, columns: list[str], postgres: bool)
         spec = table.columns.get(column)
         if spec is None or spec.sharing == NOT_SHARED:
             continue
-        granted = spec.sharing == UNCONDITIONAL or f"{table.name}.{column}" in dept.columns
-        expression = _q(column) if granted else mask_sql(column, spec.mask)
+        expression = _q(column) if sees_in_full(dept, table, spec) else mask_sql(column, spec.mask)
         selected.append(f"{expression} AS {_q(column)}")
     sql = f"SELECT {', '.join(selected)} FROM shared.{table.name}"
     if dept.scope and not postgres:  # PostgreSQL enforces the scope with RLS instead
@@ -236,6 +255,7 @@ def _prepare_reader(conn, access: AccessConfig, catalogue, existing, state, acto
         conn.exec_driver_sql(f"CREATE ROLE {reader} NOLOGIN")
         _log(conn, actor, "*", reader, "create", reader, "view owner role", reason)
         changes.append(f"create role {reader}")
+    changes += _revoke_public_defaults(conn, state, actor, reason)
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA shared, audit TO {reader}")
     conn.exec_driver_sql(f"GRANT SELECT ON audit.access_scope TO {reader}")
     for name, table in catalogue.items():
@@ -255,6 +275,28 @@ def _prepare_reader(conn, access: AccessConfig, catalogue, existing, state, acto
         _record_state(conn, "*", "policy", name, condition)
         changes.append(f"policy on shared.{name}")
     return changes
+
+
+_PUBLIC_DEFAULTS = ("TEMPORARY on the database, CREATE on schema public, creating large "
+                    "objects")
+_LARGE_OBJECT_CREATORS = ("lo_create(oid)", "lo_creat(integer)", "lo_from_bytea(oid, bytea)")
+
+
+def _revoke_public_defaults(conn, state, actor, reason) -> list[str]:
+    """Take from PUBLIC (every role, department logins included) what PostgreSQL grants it
+    by default: temporary tables and functions in pg_temp, large objects (storage outside
+    any schema), and on servers before 15 objects in schema public. Revoked on every apply
+    (cheap, and undoes a re-grant); logged the first time."""
+    database = conn.exec_driver_sql("SELECT current_database()").scalar()
+    conn.exec_driver_sql(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+    conn.exec_driver_sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    for function in _LARGE_OBJECT_CREATORS:
+        conn.exec_driver_sql(f"REVOKE EXECUTE ON FUNCTION pg_catalog.{function} FROM PUBLIC")
+    if state.get(("*", "public_defaults", database)) == _PUBLIC_DEFAULTS:
+        return []
+    _log(conn, actor, "*", "public", "revoke", database, _PUBLIC_DEFAULTS, reason)
+    _record_state(conn, "*", "public_defaults", database, _PUBLIC_DEFAULTS)
+    return [f"revoke {_PUBLIC_DEFAULTS} from PUBLIC"]
 
 
 def _record_state(conn, dept_key, kind, obj, detail) -> None:
@@ -363,38 +405,154 @@ def _remove_department(conn, key, state, postgres, actor, reason) -> list[str]:
 
 # ----------------------------------------------------------------------------- export
 
-def export_table(engine: sa.Engine, access: AccessConfig, department: str, table: str,
+@contextmanager
+def department_session(engine: sa.Engine, dept: Department):
+    """A transaction that queries as the department: under its role on PostgreSQL (grants
+    and row-level security decide what it sees), through its schema of views on both."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL ROLE {dept.role}")
+        yield conn
+
+
+def department(access: AccessConfig, key: str) -> Department:
+    if key not in access.departments:
+        raise AccessError(f"no department {key!r} in the access configuration")
+    return access.departments[key]
+
+
+def row_visible(engine: sa.Engine, dept: Department, table: str, column: str, value) -> bool:
+    """Whether the department's own view of `table` shows the row where `column` = value
+    (asked as the department, so its scope decides)."""
+    if table not in visible_tables(dept, load_catalogue(), _existing(engine)):
+        return False
+    try:
+        with department_session(engine, dept) as conn:
+            return conn.execute(sa.text(f"SELECT 1 FROM {dept.schema}.{table} "
+                                        f"WHERE {_q(column)} = :value"),
+                                {"value": value}).first() is not None
+    except sa.exc.DBAPIError:
+        raise AccessError(f"{dept.key} has no view {dept.schema}.{table}: run "
+                          "`govshare access apply` first") from None
+
+
+def _existing(engine: sa.Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        return existing_shared_columns(conn)
+
+
+# A cell starting with one of these is a formula to Excel and LibreOffice (=HYPERLINK(...),
+# @SUM(...), +1+1, -2+3; a tab or carriage return first hides what follows).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Digits only and 12 or more of them: an ID number, a division or ticket code that Excel
+# would turn into a number (shown as 1.50102E+17, rounded after 15 digits).
+_LONG_DIGITS = re.compile(r"[0-9]{12,}")
+
+
+def spreadsheet_text(value):
+    """A CSV cell as a spreadsheet shows it and never runs it: text that starts a formula,
+    and long digit strings, get a leading apostrophe (the spreadsheet's "this is text"
+    mark; the ="..." form would itself be a formula). Numbers and nulls are left alone."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip(" ").startswith(_FORMULA_START) or _LONG_DIGITS.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def export_table(engine: sa.Engine, access: AccessConfig, department_key: str, table: str,
                  out: Path, reason: str) -> int:
-    """Write what `department` sees of `table` (its view, queried as its role) to a CSV
-    file and record the export in audit.grant_log; returns the number of rows."""
-    if department not in access.departments:
-        raise AccessError(f"no department {department!r} in the access configuration")
-    dept = access.departments[department]
+    """Write what the department sees of `table` (its view, queried as its role) to a CSV
+    file safe to open in a spreadsheet (`spreadsheet_text`) and record the export in
+    audit.grant_log; returns the number of rows."""
+    dept = department(access, department_key)
     if not re.fullmatch(r"[a-z_]+", table):
         raise AccessError(f"{table!r} is not a table name")
-    postgres = engine.dialect.name == "postgresql"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         actor = _actor(conn)
-        if postgres:
-            conn.exec_driver_sql(f"SET LOCAL ROLE {dept.role}")
+    with department_session(engine, dept) as conn:
         result = conn.exec_driver_sql(f"SELECT * FROM {dept.schema}.{table}",
                                       execution_options={"stream_results": True})
         header = True
         with out.open("w", encoding="utf-8-sig", newline="") as handle:
             while chunk := result.fetchmany(50_000):
-                frame = pd.DataFrame(chunk, columns=list(result.keys()))
-                frame.to_csv(handle, index=False, header=header)
+                frame = pd.DataFrame(chunk, columns=list(result.keys()), dtype=object)
+                frame.map(spreadsheet_text).to_csv(handle, index=False, header=header)
                 header, rows = False, rows + len(frame)
             if header:
                 pd.DataFrame(columns=list(result.keys())).to_csv(handle, index=False)
-        if postgres:
-            conn.exec_driver_sql("RESET ROLE")
+    with engine.begin() as conn:
         _log(conn, actor, dept.key, dept.role, "export", table, f"{rows} rows to {out}",
              reason)
     return rows
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+# The schemas the pipeline writes. `audit` (grants, scopes, the access state) stays with
+# the DBA who runs `govshare access apply`; the department schemas with their views.
+PIPELINE_SCHEMAS = ("shared", "staging", "core", "ops")
+_RELATION_KINDS = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW",
+                   "S": "SEQUENCE", "f": "FOREIGN TABLE"}
+
+
+def apply_pipeline_role(engine: sa.Engine, role: str = "govshare_pipeline",
+                        reason: str | None = None) -> list[str]:
+    """Make `role` the role the pipeline (and Airflow's tasks) connect as instead of a
+    superuser; returns what changed (idempotent, logged in audit.grant_log).
+
+    The role can log in (the DBA sets its password: ALTER ROLE ... PASSWORD) and is not a
+    superuser, cannot create roles or databases and does not bypass row-level security. It
+    owns the schemas the pipeline writes and everything in them (every task runs the
+    migrations, so it must be able to change the tables; as their owner it also reads and
+    writes every row of them) and has, on the database, CONNECT, TEMPORARY (upserts stage
+    rows in temporary tables) and CREATE (the migrations start with CREATE SCHEMA IF NOT
+    EXISTS, which PostgreSQL checks even when the schema exists). It gets nothing on
+    `audit` or the department schemas. Run it again after a migration run by another role
+    created objects."""
+    if engine.dialect.name != "postgresql":
+        raise AccessError("database roles exist on PostgreSQL only")
+    if not _IDENTIFIER.match(role):
+        raise AccessError(f"{role!r} is not a plain lower-case identifier")
+    changes = []
+    with engine.begin() as conn:
+        actor = _actor(conn)
+        found = conn.execute(sa.text(
+            "SELECT rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb FROM pg_roles "
+            "WHERE rolname = :r"), {"r": role}).first()
+        if found is None:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB "
+                                 "NOCREATEROLE NOBYPASSRLS")
+            _log(conn, actor, "*", role, "create", role, "pipeline role", reason)
+            changes.append(f"create role {role}")
+        elif found[0]:
+            raise AccessError(f"role {role} is a superuser or may bypass row-level security, "
+                              "create roles or databases: not a pipeline role")
+        database = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f'GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "{database}" '
+                             f"TO {role}")
+        owned = conn.execute(sa.text(
+            "SELECT n.nspname, c.relname, c.relkind FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r','p','v','m','S','f') "
+            "AND pg_get_userbyid(c.relowner) <> :role "
+            # a serial column's sequence moves with its table
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+            "AND d.objid = c.oid AND d.deptype IN ('a', 'i')) "
+            "ORDER BY 1, 2"), {"schemas": list(PIPELINE_SCHEMAS), "role": role}).all()
+        for schema in PIPELINE_SCHEMAS:
+            conn.exec_driver_sql(f"ALTER SCHEMA {schema} OWNER TO {role}")
+        for schema, name, kind in owned:
+            conn.exec_driver_sql(f'ALTER {_RELATION_KINDS[kind]} {schema}."{name}" '
+                                 f"OWNER TO {role}")
+        if owned:
+            _log(conn, actor, "*", role, "grant", "ownership",
+                 f"{len(owned)} objects in {', '.join(PIPELINE_SCHEMAS)}", reason)
+            changes.append(f"{role}: owner of {len(owned)} objects")
+    return changes
 
 
 # ----------------------------------------------------------------------------- who can see
@@ -445,8 +603,7 @@ def who_can_see(engine: sa.Engine, access: AccessConfig, resident_id: str) -> pd
                     continue
                 personal = [c for c in table.columns.values()
                             if c.personal != "none" and c.sharing != NOT_SHARED]
-                full = [c.name for c in personal if c.sharing == UNCONDITIONAL
-                        or f"{name}.{c.name}" in dept.columns]
+                full = [c.name for c in personal if sees_in_full(dept, table, c)]
                 masked = [c.name for c in personal if c.name not in full]
                 found.append({"department": dept.key, "department_name": dept.name,
                               "table": name, "records": len(seen),

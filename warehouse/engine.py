@@ -29,12 +29,30 @@ def default_url(home: str | os.PathLike | None = None) -> str:
     return f"duckdb:///{(home / 'warehouse.duckdb').resolve()}"
 
 
+class WarehouseUrlError(ValueError):
+    """A warehouse URL that is given but unusable: empty, or naming an unset variable."""
+
+
 def warehouse_url() -> str:
-    return os.environ.get("GOVSHARE_WAREHOUSE_URL") or default_url()
+    """GOVSHARE_WAREHOUSE_URL, else (nothing configured: the laptop's default) the embedded
+    DuckDB file under GOVSHARE_HOME. Set but empty is an error, not the default."""
+    url = os.environ.get("GOVSHARE_WAREHOUSE_URL")
+    return default_url() if url is None else checked_url(url, "GOVSHARE_WAREHOUSE_URL")
+
+
+def checked_url(url: str, where: str = "the warehouse URL") -> str:
+    """`url`, unless it is blank or still holds a ${NAME} reference (an unset variable)."""
+    if not url.strip():
+        raise WarehouseUrlError(f"{where} is empty")
+    if unset := re.search(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", url):
+        raise WarehouseUrlError(f"{where} needs the environment variable {unset.group(1)}, "
+                                "not set")
+    return url
 
 
 def create_warehouse_engine(url: str | None = None) -> sa.Engine:
-    url = url or warehouse_url()
+    """The engine of the warehouse at `url` (None: `warehouse_url()`)."""
+    url = warehouse_url() if url is None else checked_url(url)
     if url.startswith("duckdb:///"):
         Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
