@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 
@@ -29,15 +28,16 @@ def build_connector(source: str, config: dict):
 
 
 def _quarantine_rows(report: ExtractReport, now: datetime) -> pd.DataFrame:
-    rows = []
-    for item in report.quarantined:
-        digest = hashlib.sha256("\x1f".join(
-            [report.source, item.location, item.reason, item.raw or ""]).encode()).hexdigest()
-        rows.append({"quarantine_id": digest, "source": report.source,
-                     "source_record_id": None, "raw_location": item.location,
-                     "reason": item.reason, "raw": item.raw, "run_id": report.run_id,
-                     "quarantined_at": now, "replayed_at": None})
-    return pd.DataFrame(rows)
+    """The connector's rejects as quarantine rows, keyed as validation keys its own."""
+    from pipeline.staging import quarantine_ids
+
+    rows = pd.DataFrame([{"source": report.source, "source_record_id": None,
+                          "raw_location": item.location, "reason": item.reason,
+                          "raw": item.raw, "run_id": report.run_id, "quarantined_at": now,
+                          "replayed_at": None} for item in report.quarantined])
+    if rows.empty:
+        return rows
+    return rows.assign(quarantine_id=quarantine_ids(report.source, rows))
 
 
 def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
@@ -59,8 +59,7 @@ def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
         upsert(conn, audit, "shared.load_audit", ["source", "run_id"])
         quarantined = _quarantine_rows(report, now)
         if not quarantined.empty:
-            upsert(conn, quarantined.drop(columns=["quarantined_at"]).assign(
-                quarantined_at=now), "shared.quarantine", ["quarantine_id"])
+            upsert(conn, quarantined, "shared.quarantine", ["quarantine_id"])
 
 
 def extract(source: str, since: datetime, until: datetime, run_id: str,
