@@ -273,6 +273,8 @@ indicator_value = sa.Table(
     sa.Column("indicator_code", sa.String(64), nullable=False),
     sa.Column("period_kind", sa.String(8), nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, comment="the period's last day computed (a month to date "
+              "runs through the last loaded day)"),
     sa.Column("division_code", sa.String(12), nullable=False),
     sa.Column("dimension", sa.String(64)),
     sa.Column("value", sa.Double),
@@ -284,6 +286,58 @@ indicator_value = sa.Table(
     sa.Index("ix_indicator_value_key", "indicator_code", "period_kind", "period_start",
              "division_code", "dimension"),
     schema="shared",
+)
+
+
+indicator_value_history = sa.Table(
+    "indicator_value_history", metadata,
+    sa.Column("indicator_code", sa.String(64), nullable=False),
+    sa.Column("period_kind", sa.String(8), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date),
+    sa.Column("division_code", sa.String(12), nullable=False),
+    sa.Column("dimension", sa.String(64)),
+    sa.Column("value", sa.Double, comment="the value before it was replaced"),
+    sa.Column("numerator", sa.Double),
+    sa.Column("denominator", sa.Double),
+    sa.Column("computed_at", TS, nullable=False, comment="when the replaced value was computed"),
+    sa.Column("run_id", sa.String(256), comment="the run that computed the replaced value"),
+    sa.Column("replaced_at", TS, nullable=False),
+    sa.Column("replaced_by_run", sa.String(256), nullable=False),
+    sa.Index("ix_indicator_value_history_key", "indicator_code", "period_kind",
+             "period_start", "division_code", "dimension"),
+    schema="shared",
+)
+
+grid_hotline_link = sa.Table(
+    "grid_hotline_link", metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(64), primary_key=True),
+    sa.Column("match_reason", sa.String(32), nullable=False,
+              comment="hotline_ticket_id, related_grid_event_id or same_problem"),
+    sa.Column("score", sa.Double, nullable=False,
+              comment="1 for an id link; the text and place similarity of a matched pair"),
+    sa.Column("hours_apart", sa.Double, comment="event reported_at - ticket received_at"),
+    sa.Column("community_code", sa.String(12), comment="the event's community"),
+    sa.Column("run_id", sa.String(256), nullable=False),
+    sa.Column("linked_at", TS, nullable=False),
+    sa.Index("ix_grid_hotline_link_ticket", "ticket_id"),
+    schema="shared",
+)
+
+indicator_run = sa.Table(
+    "indicator_run", metadata,
+    sa.Column("run_id", sa.String(256), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True, comment="the day computed (and its month to date)"),
+    sa.Column("settings_hash", sa.String(64), nullable=False,
+              comment="sha256 of settings_json"),
+    sa.Column("settings_json", sa.Text, nullable=False,
+              comment="time limits, weights and scores used (config/indicators.yaml)"),
+    sa.Column("rows_written", sa.Integer, nullable=False),
+    sa.Column("rows_revised", sa.Integer, nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("ended_at", TS, nullable=False),
+    schema="ops",
 )
 
 
