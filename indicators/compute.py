@@ -170,19 +170,29 @@ def _workers() -> list[Indicator]:
     ]
 
 
-def _latest(conn, source: str, *fields: str) -> str:
-    """The latest staged version of each record of a department `source`, with `fields`
-    pulled out of its JSON."""
-    pulled = ", ".join(f"{json_text(conn, 'v.record', f)} AS {f}" for f in fields)
-    return (f"(SELECT v.source, v.source_record_id, {pulled} FROM ({latest_sql([source])}) v)")
+# The department records the indicators read: the latest staged version of each record with
+# the fields they need pulled out of its JSON, materialised once per run (every period's
+# queries read them, and finding the latest version is the costly part).
+DEPARTMENT_TABLES = {
+    "_ind_register": (RESIDENTS, ("status", "community_code")),
+    "_ind_members": (PARTY_MEMBERS, ("in_service", "residence_community_code",
+                                     "reported_to_community", "reported_on")),
+    "_ind_reports": (UNIT_REPORTS, ("community_code", "reported_on", "list_type", "status")),
+}
 
 
-def _departments(conn) -> list[Indicator]:
-    residents = _latest(conn, RESIDENTS, "status", "community_code")
-    members = _latest(conn, PARTY_MEMBERS, "in_service", "residence_community_code",
-                      "reported_to_community", "reported_on")
-    reports = _latest(conn, UNIT_REPORTS, "community_code", "reported_on", "list_type",
-                      "status")
+def _materialise_departments(conn: sa.Connection, until: datetime) -> None:
+    for table, (source, fields) in DEPARTMENT_TABLES.items():
+        pulled = ", ".join(json_text(conn, "v.record", f) for f in fields)
+        create_temp(conn, table, {c: "VARCHAR" for c in ("source", "source_record_id",
+                                                         *fields)})
+        # (INSERT ... SELECT: PostgreSQL takes no bound parameters in CREATE TABLE AS.)
+        conn.execute(sa.text(f"INSERT INTO {table} SELECT v.source, v.source_record_id, "
+                             f"{pulled} FROM ({latest_sql([source])}) v"), {"until": until})
+
+
+def _departments() -> list[Indicator]:
+    residents, members, reports = DEPARTMENT_TABLES
     reported_on = "substr(r.reported_on, 1, 10) <= :last_day"
     return [
         # The denominator of workers.per_10k_residents (not published itself).
@@ -223,8 +233,8 @@ def _sharing() -> list[Indicator]:
     ]
 
 
-def indicators(conn: sa.Connection) -> list[Indicator]:
-    return [*_hotline(), *_grid(), *_workers(), *_departments(conn), *_sharing()]
+def indicators() -> list[Indicator]:
+    return [*_hotline(), *_grid(), *_workers(), *_departments(), *_sharing()]
 
 
 AGGREGATES = {
@@ -365,9 +375,6 @@ def _parameters(settings: IndicatorSettings, period: Period, city: str) -> dict:
     offset = period.ends_at.utcoffset()
     return {
         "kind": period.kind, "period_start": period.start.isoformat(), "city": city,
-        # Department records: the newest version of each known now (a late correction of a
-        # past period revises it).
-        "until": datetime.now(UTC),
         "t0": period.starts_at.timestamp(), "t1": period.ends_at.timestamp(),
         "repeat_t0": period.days_ending_at_end(settings.repeat_caller_days).timestamp(),
         "repeat_min": settings.repeat_caller_min_tickets,
@@ -395,8 +402,11 @@ def city_code(divisions: pd.DataFrame) -> str:
     return cities.iloc[0]
 
 
-def prepare(conn: sa.Connection, divisions: pd.DataFrame, grids: pd.DataFrame) -> None:
-    """The temporary tables every indicator query joins."""
+def prepare(conn: sa.Connection, divisions: pd.DataFrame, grids: pd.DataFrame,
+            now: datetime) -> None:
+    """The temporary tables every indicator query joins. Department records: the newest
+    version of each known `now` (a late correction of a past period revises it)."""
+    _materialise_departments(conn, now)
     create_temp(conn, "_ind_division", DIVISION_COLUMNS, division_frame(divisions))
     create_temp(conn, "_ind_grid", GRID_COLUMNS, grids.astype("str").where(grids.notna()))
     create_temp(conn, "_ind_result", RESULT_COLUMNS)
@@ -417,7 +427,7 @@ def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions:
     city = city_code(divisions)
     for period in periods:
         params = _parameters(settings, period, city)
-        for indicator in indicators(conn):
+        for indicator in indicators():
             conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
         conn.execute(sa.text(FRESHNESS_SQL), params)
     conn.execute(sa.text(DERIVED_SQL), _parameters(settings, periods[0], city))
@@ -443,7 +453,7 @@ def compute_day(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.Da
         # The month to date runs through the latest day computed of that month.
         periods = periods_of(day, settings.timezone, month_computed_through(conn, day))
         links = link_events(conn, settings, divisions, periods[1], run_id, started)
-        prepare(conn, divisions, grids)
+        prepare(conn, divisions, grids, started)
         counts = compute_periods(conn, settings, divisions, periods)
         written, revised = merge_results(conn, run_id, started)
         conn.execute(sa.text("DELETE FROM ops.indicator_run WHERE run_id = :r AND day = :d"),
@@ -454,7 +464,7 @@ def compute_day(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.Da
             ":s, :e)"), {"r": run_id, "d": day, "h": settings_hash(settings),
                          "j": settings_json(settings), "w": written, "v": revised,
                          "s": started, "e": datetime.now(UTC)})
-        for table in ("_ind_result", "_ind_division", "_ind_grid"):
+        for table in ("_ind_result", "_ind_division", "_ind_grid", *DEPARTMENT_TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     summary = {"day": day.isoformat(), "indicators": counts, "rows_written": written,
                "rows_revised": revised, "links": links, "settings_hash": settings_hash(settings)}
