@@ -22,26 +22,25 @@ def days_between(first: date, last: date | None) -> list[date]:
 
 
 def summary_line(summary: dict) -> str:
-    codes = summary["indicators"]
+    days = summary["days"]
+    span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
     links = ", ".join(f"{reason} {n}" for reason, n in summary["links"].items())
-    return (f"{summary['day']}: {len(codes)} indicators, {summary['rows_written']} rows written, "
-            f"{summary['rows_revised']} revised; grid-hotline links: {links}")
+    return (f"{span}: {len(summary['indicators'])} indicators, {summary['rows_written']} rows "
+            f"written, {summary['rows_revised']} revised; grid-hotline links: {links}")
 
 
-def compute_days(config: dict, days: list[date], print_line=print) -> list[dict]:
-    """Compute each day in turn (the demo and the CLI both print one line per day)."""
-    from pipeline.indicators import compute_for_day
+def compute_days(config: dict, days: list[date], print_line=print) -> dict:
+    """Compute the days in one run and print what it did (the demo and the CLI)."""
+    from pipeline.indicators import compute_for_days
     from warehouse.migrate import open_warehouse
 
     engine = open_warehouse(config.get("warehouse_url"))
     try:
-        summaries = []
-        for day in days:
-            summaries.append(compute_for_day(config, day, engine=engine))
-            print_line(summary_line(summaries[-1]))
-        return summaries
+        summary = compute_for_days(config, days, engine=engine)
     finally:
         engine.dispose()
+    print_line(summary_line(summary))
+    return summary
 
 
 def cmd_indicators_compute(args) -> int:

@@ -315,20 +315,22 @@ SELECT 'hotline.composite_score', r.period_kind, r.period_start, r.period_end, r
        100 * (:w_response * r.value + :w_resolution * s.value + :w_satisfaction * f.value),
        NULL, NULL
 FROM _ind_result r
-JOIN _ind_result s ON s.period_kind = r.period_kind AND s.division_code = r.division_code
- AND s.indicator_code = 'hotline.resolution_rate'
-JOIN _ind_result f ON f.period_kind = r.period_kind AND f.division_code = r.division_code
- AND f.indicator_code = 'hotline.satisfaction_rate'
-WHERE r.indicator_code = 'hotline.response_rate'
+JOIN _ind_result s ON s.period_kind = r.period_kind AND s.period_start = r.period_start
+ AND s.division_code = r.division_code AND s.indicator_code = 'hotline.resolution_rate'
+JOIN _ind_result f ON f.period_kind = r.period_kind AND f.period_start = r.period_start
+ AND f.division_code = r.division_code AND f.indicator_code = 'hotline.satisfaction_rate'
+WHERE r.indicator_code = 'hotline.response_rate' AND r.period_kind = :kind
+  AND r.period_start = CAST(:period_start AS DATE)
 UNION ALL
 SELECT 'workers.per_10k_residents', w.period_kind, w.period_start, w.period_end,
        w.division_code, NULL,
        CASE WHEN r.numerator > 0 THEN w.numerator * 10000.0 / r.numerator END,
        w.numerator, r.numerator
 FROM _ind_result w
-JOIN _ind_result r ON r.period_kind = w.period_kind AND r.division_code = w.division_code
- AND r.indicator_code = '{REGISTERED}'
-WHERE w.indicator_code = 'workers.count'"""
+JOIN _ind_result r ON r.period_kind = w.period_kind AND r.period_start = w.period_start
+ AND r.division_code = w.division_code AND r.indicator_code = '{REGISTERED}'
+WHERE w.indicator_code = 'workers.count' AND w.period_kind = :kind
+  AND w.period_start = CAST(:period_start AS DATE)"""
 
 KEY = ("o.indicator_code = n.indicator_code AND o.period_kind = n.period_kind AND "
        "o.period_start = n.period_start AND o.division_code = n.division_code AND "
@@ -422,16 +424,21 @@ def month_computed_through(conn: sa.Connection, day: date) -> date | None:
 
 
 def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions: pd.DataFrame,
-                    periods: list[Period]) -> dict[str, dict[str, int]]:
-    """Every indicator of the periods into `_ind_result`; rows per code and period kind."""
+                    periods: list[Period]) -> None:
+    """Every indicator of the periods into `_ind_result`."""
     city = city_code(divisions)
     for period in periods:
         params = _parameters(settings, period, city)
         for indicator in indicators():
             conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
         conn.execute(sa.text(FRESHNESS_SQL), params)
-    conn.execute(sa.text(DERIVED_SQL), _parameters(settings, periods[0], city))
-    conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"), {"c": REGISTERED})
+        conn.execute(sa.text(DERIVED_SQL), params)
+        conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"),
+                     {"c": REGISTERED})
+
+
+def result_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
+    """Rows in `_ind_result` per code and period kind."""
     counts: dict[str, dict[str, int]] = {}
     for code, kind, rows in conn.exec_driver_sql(
             "SELECT indicator_code, period_kind, count(*) FROM _ind_result "
@@ -440,34 +447,53 @@ def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions:
     return counts
 
 
-def compute_day(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.DataFrame,
-                grids: pd.DataFrame, day: date, run_id: str) -> dict:
-    """Links, then every indicator of `day` and its month to date, merged into
-    shared.indicator_value in one transaction; the run and its settings are recorded in
-    ops.indicator_run. Returns rows per indicator and period, and the merge's counts."""
+def compute_days(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.DataFrame,
+                 grids: pd.DataFrame, days: list[date], run_id: str) -> dict:
+    """Links, then every indicator of each of `days` and of their months to date, merged
+    into shared.indicator_value in one transaction; each day and the settings used are
+    recorded in ops.indicator_run. A month's links, department records and month to date are
+    computed once however many of its days are asked for. Returns rows per indicator and
+    period kind, the merge's counts and the links per reason (summed over the months)."""
     from indicators.linking import link_events
     from indicators.settings import settings_hash, settings_json
 
     started = datetime.now(UTC)
+    days = sorted(set(days))
+    links: dict[str, int] = {}
     with engine.begin() as conn:
-        # The month to date runs through the latest day computed of that month.
-        periods = periods_of(day, settings.timezone, month_computed_through(conn, day))
-        links = link_events(conn, settings, divisions, periods[1], run_id, started)
         prepare(conn, divisions, grids, started)
-        counts = compute_periods(conn, settings, divisions, periods)
+        for first in sorted({d.replace(day=1) for d in days}):
+            in_month = [d for d in days if d.replace(day=1) == first]
+            # The month to date runs through the latest day computed of that month.
+            month = periods_of(in_month[-1], settings.timezone,
+                               month_computed_through(conn, in_month[-1]))[1]
+            for reason, n in link_events(conn, settings, divisions, month, run_id,
+                                         started).items():
+                links[reason] = links.get(reason, 0) + n
+            compute_periods(conn, settings, divisions,
+                            [periods_of(d, settings.timezone)[0] for d in in_month] + [month])
+        counts = result_counts(conn)
         written, revised = merge_results(conn, run_id, started)
-        conn.execute(sa.text("DELETE FROM ops.indicator_run WHERE run_id = :r AND day = :d"),
-                     {"r": run_id, "d": day})
-        conn.execute(sa.text(
-            "INSERT INTO ops.indicator_run (run_id, day, settings_hash, settings_json, "
-            "rows_written, rows_revised, started_at, ended_at) VALUES (:r, :d, :h, :j, :w, :v, "
-            ":s, :e)"), {"r": run_id, "d": day, "h": settings_hash(settings),
-                         "j": settings_json(settings), "w": written, "v": revised,
-                         "s": started, "e": datetime.now(UTC)})
+        conn.execute(sa.text("DELETE FROM ops.indicator_run WHERE run_id = :r"), {"r": run_id})
+        ended = datetime.now(UTC)
+        for day in days:
+            conn.execute(sa.text(
+                "INSERT INTO ops.indicator_run (run_id, day, settings_hash, settings_json, "
+                "rows_written, rows_revised, started_at, ended_at) VALUES (:r, :d, :h, :j, :w, "
+                ":v, :s, :e)"), {"r": run_id, "d": day, "h": settings_hash(settings),
+                                 "j": settings_json(settings), "w": written, "v": revised,
+                                 "s": started, "e": ended})
         for table in ("_ind_result", "_ind_division", "_ind_grid", *DEPARTMENT_TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    summary = {"day": day.isoformat(), "indicators": counts, "rows_written": written,
-               "rows_revised": revised, "links": links, "settings_hash": settings_hash(settings)}
-    log.info("indicators for %s: %s rows written, %s revised, links %s", day, written, revised,
-             links)
-    return summary
+    log.info("indicators for %s..%s: %s rows written, %s revised, links %s", days[0], days[-1],
+             written, revised, links)
+    return {"days": [d.isoformat() for d in days], "indicators": counts,
+            "rows_written": written, "rows_revised": revised, "links": links,
+            "settings_hash": settings_hash(settings)}
+
+
+def compute_day(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.DataFrame,
+                grids: pd.DataFrame, day: date, run_id: str) -> dict:
+    """`compute_days` of one day (its summary also names the day)."""
+    summary = compute_days(engine, settings, divisions, grids, [day], run_id)
+    return {"day": day.isoformat(), **summary}

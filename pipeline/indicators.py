@@ -18,15 +18,23 @@ def compute_for_day(settings: dict, day: datetime.date, run_id: str | None = Non
     revised, an unchanged one left alone). `settings` is the sources configuration the other
     tasks receive. Returns rows per indicator and period kind, rows written and revised, and
     the grid-hotline links per reason."""
+    return compute_for_days(settings, [day], run_id, engine) | {"day": day.isoformat()}
+
+
+def compute_for_days(settings: dict, days: list[datetime.date], run_id: str | None = None,
+                     engine: sa.Engine | None = None) -> dict:
+    """compute_for_day for several days in one run (a month's links, department records and
+    month to date once): what `govshare indicators compute --through` and a re-run of a past
+    month call."""
     from common.reference import load_reference
-    from indicators.compute import compute_day
+    from indicators.compute import compute_days
     from indicators.settings import settings_for
     from warehouse.migrate import open_warehouse
 
     if engine is None:
         engine = open_warehouse(settings.get("warehouse_url"))
     reference = load_reference(config=settings)
-    run_id = run_id or f"indicators-{day.isoformat()}-" \
+    run_id = run_id or f"indicators-{min(days).isoformat()}-" \
         f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S%f}"
-    return compute_day(engine, settings_for(settings), reference.divisions, reference.grids,
-                       day, run_id)
+    return compute_days(engine, settings_for(settings), reference.divisions, reference.grids,
+                        days, run_id)

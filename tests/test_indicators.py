@@ -32,7 +32,7 @@ from indicator_support import (
 from warehouse_support import stage
 
 from common.settings import SettingsError
-from indicators.compute import compute_day
+from indicators.compute import compute_day, compute_days
 from indicators.settings import load_settings, settings_json
 from pipeline.publication import link_resolved, publish_rosters
 
@@ -421,3 +421,19 @@ def test_changed_settings_change_the_values(engine, tmp_path):
     compute_day(engine, load_settings(path), DIVISIONS, GRIDS, DAY, "run")
     # T2 (紧急, contacted after 3 h) is in time under a 4-hour limit
     assert values(engine)[("hotline.response_rate", C1)] == (1.0, 2, 2)
+
+
+def test_a_range_in_one_run_gives_what_each_day_gives(engine):
+    load_city(engine)
+    summary = compute_days(engine, load_settings(), DIVISIONS, GRIDS,
+                           [date(2026, 11, 9), DAY], "range")
+    assert summary["days"] == ["2026-11-09", "2026-11-10"]
+    assert summary["indicators"]["hotline.received"] == {"day": 16, "month": 8}
+    got = values(engine)
+    assert all(close(got[(code, division)], want) for code, divisions in EXPECTED.items()
+               for division, want in divisions.items())
+    month = values(engine, "month", date(2026, 11, 1))
+    assert month[("hotline.received", CITY)][0] == 14
+    # computing the days one by one afterwards changes nothing
+    assert compute(engine, date(2026, 11, 9), "a")["rows_written"] == 0
+    assert compute(engine, DAY, "b")["rows_written"] == 0
