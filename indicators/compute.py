@@ -219,6 +219,8 @@ def _departments() -> list[Indicator]:
 
 
 def _sharing() -> list[Indicator]:
+    # Coverage is the resolution's state when the run is made (mentions carry landing times,
+    # which come after the day they belong to, so "as of the period" cannot be read back).
     sources = ", ".join(f"'{s}'" for s in (HOTLINE, GRID_PERSONS, ROSTERS, PARTY_MEMBERS))
     carried = ("m.name IS NOT NULL AND m.name <> '' AND (coalesce(m.phone, '') <> '' OR "
                "m.birth_date IS NOT NULL OR coalesce(m.id_number, '') <> '')")
@@ -228,8 +230,8 @@ def _sharing() -> list[Indicator]:
                   f"shared.resident_xref r WHERE r.source = '{RESIDENTS}' AND r.resident_id = "
                   "x.resident_id) THEN 1 ELSE 0 END AS num FROM core.person_mention m LEFT JOIN "
                   "shared.resident_xref x ON x.source = m.source AND x.source_record_id = "
-                  f"m.source_record_id WHERE m.source IN ({sources}) AND {carried} AND "
-                  f"{epoch('m.first_seen')} < :t1", city_only=True),
+                  f"m.source_record_id WHERE m.source IN ({sources}) AND {carried}",
+                  city_only=True),
     ]
 
 
