@@ -140,6 +140,80 @@ class PipelineSettings(Settings):
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")
 
+    indicators_settings: str | None = Field(None, description="the indicator settings file "
+                                            "(default: config/indicators.yaml of the project)")
+
+
+# ---- the indicator settings file (config/indicators.yaml) ----------------------------------
+
+class ContactLimits(Settings):
+    """Hours from a ticket's receipt to its first contact (响应), by urgency."""
+
+    urgent_hours: float = Field(2.0, gt=0, description="紧急 tickets")
+    normal_hours: float = Field(24.0, gt=0, description="一般 tickets")
+
+
+class ResolutionLimits(Settings):
+    """Hours from a ticket's receipt to its resolution deadline, by urgency."""
+
+    urgent_hours: float = Field(24.0, gt=0, description="紧急 tickets (24 h)")
+    normal_hours: float = Field(168.0, gt=0, description="一般 tickets (7 days)")
+
+
+class CompositeWeights(Settings):
+    """hotline.composite_score = 100 × (response × w1 + resolution × w2 + satisfaction × w3)."""
+
+    response: float = Field(0.10, ge=0, le=1, description="weight of the response rate")
+    resolution: float = Field(0.45, ge=0, le=1, description="weight of the resolution rate")
+    satisfaction: float = Field(0.45, ge=0, le=1, description="weight of the satisfaction rate")
+
+    @model_validator(mode="after")
+    def _sum_to_one(self):
+        if abs(self.response + self.resolution + self.satisfaction - 1.0) > 1e-9:
+            raise ValueError("the three weights must add up to 1")
+        return self
+
+
+class SatisfactionScores(Settings):
+    """What each callback answer counts for in hotline.satisfaction_rate."""
+
+    satisfied: float = Field(1.0, ge=0, le=1, description="满意")
+    basically_satisfied: float = Field(0.9, ge=0, le=1, description="基本满意")
+    dissatisfied: float = Field(0.0, ge=0, le=1, description="不满意")
+
+
+class LinkMatching(Settings):
+    """The pipeline's own matching of a grid event to a hotline ticket about the same problem
+    at the same place (grid.hotline_linked, shared.grid_hotline_link)."""
+
+    window_hours: float = Field(48.0, gt=0, description="largest time between the ticket's "
+                                "receipt and the event's report")
+    min_score: float = Field(0.75, ge=0, le=1, description="least combined similarity "
+                             "(place and problem text) for a match")
+    address_weight: float = Field(0.6, ge=0, le=1, description="share of the place "
+                                  "similarity (same compound, or nearby) in the score; the "
+                                  "rest is the problem text's")
+
+
+class IndicatorSettings(Settings):
+    """config/indicators.yaml: the city's choices for the indicators of docs/spec/indicators.md
+    (the defaults are the spec's). The computed run records them in ops.indicator_run."""
+
+    timezone: str = Field("Asia/Shanghai", description="local time the periods follow")
+    contact_limit: ContactLimits = Field(default_factory=ContactLimits)
+    resolution_limit: ResolutionLimits = Field(default_factory=ResolutionLimits)
+    whistle_report_hours: float = Field(24.0, gt=0, description="a summoned department "
+                                        "reports in time within this many hours of the whistle")
+    composite_weights: CompositeWeights = Field(default_factory=CompositeWeights)
+    satisfaction_scores: SatisfactionScores = Field(default_factory=SatisfactionScores)
+    repeat_caller_days: int = Field(30, ge=1, description="days (ending on the period's last "
+                                    "day) over which a resident's tickets are counted")
+    repeat_caller_min_tickets: int = Field(3, ge=2, description="tickets that make a "
+                                           "repeat caller")
+    organizers_per_center: int = Field(2, ge=0, description="党建组织员 a community service "
+                                       "center needs")
+    linking: LinkMatching = Field(default_factory=LinkMatching)
+
 
 # ---- the access file and the rule files ------------------------------------------------------
 

@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--reason", required=True, help="what was fixed (recorded)")
     release.set_defaults(func=cmd_batch_release)
 
+    from govshare.indicators_cli import add_indicators_parser
     from govshare.quarantine_cli import add_quarantine_parser
     from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser
 
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_warehouse_parser(sub)
     add_access_parser(sub)
     add_export_parser(sub)
+    add_indicators_parser(sub)
     return parser
 
 

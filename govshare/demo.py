@@ -153,6 +153,12 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
                   f"{len(arrived)} files had arrived in the drop folder")
             for line in _audit_lines(sources["warehouse_url"], day):
                 print(line, flush=True)
+        # Publication is done for each day: compute its indicators (and month to date).
+        from govshare.indicators_cli import compute_days
+
+        _step("indicators for the days the DAG ran")
+        compute_days(sources, [START + timedelta(days=n) for n in range(days)],
+                     print_line=lambda line: print(f"    {line}", flush=True))
     print()
     print(_published_lines(sources["warehouse_url"]))
     print(f"Done in {time.perf_counter() - began:.0f}s. Outputs:")
