@@ -102,6 +102,26 @@ batch_hold = sa.Table(
     schema="ops",
 )
 
+delivery_attempt = sa.Table(
+    "delivery_attempt", metadata,
+    sa.Column("attempt_id", sa.String(36), primary_key=True),
+    sa.Column("report_date", sa.Date, nullable=False, comment="the day the report is about"),
+    sa.Column("recipient", sa.String(128), nullable=False,
+              comment="the recipient's name in the recipients file"),
+    sa.Column("channel", sa.String(16), nullable=False, comment="email or webhook"),
+    sa.Column("target", sa.String(512), nullable=False,
+              comment="mail addresses or the webhook URL without its query and credentials"),
+    sa.Column("division_code", sa.String(12), comment="the division the recipient gets"),
+    sa.Column("attempt", sa.Integer, nullable=False, comment="1 for the first try"),
+    sa.Column("status", sa.String(16), nullable=False, comment="delivered or failed"),
+    sa.Column("detail", sa.Text, comment="the error, masked, when the attempt failed"),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("ended_at", TS, nullable=False),
+    sa.Column("run_id", sa.String(256), nullable=False),
+    sa.Index("ix_delivery_attempt_day", "report_date", "recipient"),
+    schema="ops",
+)
+
 
 # Published source tables (docs/spec/warehouse.md). Each carries its lineage: the source, the
 # record key and content hash of the staged version it came from (staging.record_version)
