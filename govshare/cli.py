@@ -144,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="check settings files against their models")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser(
-        "check", help="every unknown key and wrong type of a sources, access or rules file")
+        "check", help="every unknown key and wrong type of a sources, access, rules or "
+                      "recipients file")
     check.add_argument("files", nargs="+", metavar="FILE")
-    check.add_argument("--kind", choices=["sources", "access", "rules"],
+    check.add_argument("--kind", choices=["sources", "access", "rules", "recipients"],
                        help="default: told from the file's keys")
     check.set_defaults(func=cmd_config_check)
 

@@ -37,6 +37,7 @@ def _svg(figure, title: str) -> str:
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     svg = text[text.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
     # Drop the fixed size matplotlib writes so the chart scales with the page; keep viewBox.
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
                  r'<svg\1 role="img" class="chart"', svg, count=1)
