@@ -126,6 +126,17 @@ class VolumeCheckSettings(Settings):
     min_median: int = Field(50, ge=0, description="no check while the median is smaller")
 
 
+class ReportSettings(Settings):
+    """Where the daily report and feeds are written and who gets them (reports/)."""
+
+    out: str | None = Field(None, description="folder of the reports and feeds (default "
+                            "$GOVSHARE_HOME/reports)")
+    recipients: str | None = Field(None, description="the recipients file (default "
+                                   "$GOVSHARE_RECIPIENTS; none: nothing is delivered)")
+    colour_by: str = Field("hotline.resolution_rate", description="the indicator the grid "
+                           "of communities is coloured by")
+
+
 class PipelineSettings(Settings):
     """The sources file's keys that are not a source section."""
 
@@ -139,6 +150,8 @@ class PipelineSettings(Settings):
     volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings(),
+                                    description="the daily report and its delivery")
 
 
 # ---- the access file and the rule files ------------------------------------------------------

@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(func=cmd_batch_release)
 
     from govshare.quarantine_cli import add_quarantine_parser
+    from govshare.report_cli import add_report_parser
     from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser
 
     add_quarantine_parser(sub)
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_warehouse_parser(sub)
     add_access_parser(sub)
     add_export_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

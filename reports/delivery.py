@@ -223,6 +223,11 @@ def deliver(engine: sa.Engine, settings: RecipientsFile, day: date, run_id: str,
     built fails its recipients (recorded), not the others."""
     recipients = [r for r in settings.recipients
                   if only_division is None or r.division == only_division]
+    # A task retried after a partial failure sends again only to those still waiting.
+    done = delivered_in_run(engine, day, run_id)
+    skipped = [Outcome(r.name, "email" if r.email else "webhook", r.division, 0, True,
+                       "already delivered in this run") for r in recipients if r.name in done]
+    recipients = [r for r in recipients if r.name not in done]
     built: dict[str | None, BuiltReport | None] = {}
     errors: dict[str | None, str] = {}
     for division in dict.fromkeys(r.division for r in recipients):
@@ -233,8 +238,17 @@ def deliver(engine: sa.Engine, settings: RecipientsFile, day: date, run_id: str,
             errors[division] = mask_text(f"{type(error).__name__}: {error}")
             log.error("report for %s could not be built: %s", division or "the city",
                       errors[division])
-    return [deliver_one(engine, settings, r, built[r.division], run_id, day,
-                        errors.get(r.division)) for r in recipients]
+    return skipped + [deliver_one(engine, settings, r, built[r.division], run_id, day,
+                                  errors.get(r.division)) for r in recipients]
+
+
+def delivered_in_run(engine: sa.Engine, day: date, run_id: str) -> set[str]:
+    """Recipients that already got `day`'s report in run `run_id`."""
+    t = delivery_attempt
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(t.c.recipient).where(
+            t.c.report_date == day, t.c.run_id == run_id,
+            t.c.status == "delivered")).scalars())
 
 
 def raise_for_failures(outcomes: list[Outcome]) -> None:

@@ -143,6 +143,12 @@ def test_failing_receiver_is_retried_and_reported_others_delivered(
     assert {row.division_code for row in rows if row.recipient == "新城区领导"} == {DISTRICT}
     assert all("s3cret" not in (row.detail or "") + row.target for row in rows)
 
+    # The task retried (same run): only the recipient still waiting is tried again.
+    again = deliver(engine, settings, DAY, "run-1", build)
+    assert [(o.recipient, o.attempts) for o in again] == [
+        ("新城区领导", 0), ("市指挥中心", 0), ("大数据局接口（故障）", 3)]
+    assert len(good.bodies) == 1 and len(handler.messages) == 1 and len(bad.bodies) == 6
+
 
 def test_a_report_that_cannot_be_built_fails_only_its_recipients(engine, tmp_path, receivers):
     """No indicator rows for the district's day: its recipient fails (recorded, one
