@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from common.reference import Reference
+from reports.labels import HEADLINE, TREND_RATES
 from warehouse.schema import indicator_value
 
 # Days of daily rows the report reads before the day itself: the trend lines show 30 days,
@@ -19,6 +20,10 @@ from warehouse.schema import indicator_value
 HISTORY_DAYS = 30
 COLUMNS = ["indicator_code", "period_kind", "period_start", "division_code", "dimension",
            "value", "numerator", "denominator", "computed_at", "revised"]
+# What the report shows of the days before: the headline's day before, the trend lines and
+# the week-on-week resolution rate.
+HISTORY_CODES = sorted(set(HEADLINE) | set(TREND_RATES) | {"hotline.received",
+                                                           "hotline.resolution_rate"})
 KEY = ["indicator_code", "period_kind", "period_start", "division_code", "dimension"]
 
 
@@ -44,19 +49,27 @@ class ReportData:
     history: pd.DataFrame  # period_kind day, the HISTORY_DAYS days up to the day
     settings: dict | None  # what ops.indicator_run recorded for the day, None if nothing
 
+    def __post_init__(self):
+        self._names = dict(zip(self.divisions["code"], self.divisions["name"], strict=True))
+        self._lookups: dict[int, tuple[pd.DataFrame, dict]] = {}
+
     def name_of(self, code: str) -> str:
-        names = self.divisions.set_index("code")["name"]
-        return str(names.get(code, code))
+        return str(self._names.get(code, code))
 
     def level_codes(self, level: str) -> list[str]:
         return self.divisions.loc[self.divisions["level"] == level, "code"].tolist()
 
     def value(self, frame: pd.DataFrame, code: str, division: str | None = None):
-        """The one value of `code` for `division` (default: the report's) in `frame`."""
-        division = division or self.division.code
-        hit = frame[(frame["indicator_code"] == code) & (frame["division_code"] == division)
-                    & frame["dimension"].isna()]
-        return None if hit.empty else _number(hit["value"].iloc[0])
+        """The one value of `code` for `division` (default: the report's) in `frame`
+        (looked up in a dictionary made once per frame: the report asks thousands of
+        times at city scale)."""
+        cached = self._lookups.get(id(frame))
+        if cached is None or cached[0] is not frame:
+            plain = frame[frame["dimension"].isna()]
+            cached = (frame, dict(zip(zip(plain["indicator_code"], plain["division_code"],
+                                          strict=True), plain["value"], strict=True)))
+            self._lookups[id(frame)] = cached
+        return _number(cached[1].get((code, division or self.division.code)))
 
 
 def _number(value):
@@ -105,7 +118,10 @@ def read_rows(engine: sa.Engine, kind: str, first: date, last: date,
     if codes:
         query = query.where(t.c.indicator_code.in_(codes))
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(query).all(), columns=COLUMNS)
+        # Plain tuples: pandas probing SQLAlchemy Row objects for attributes costs seconds
+        # at city scale.
+        frame = pd.DataFrame([tuple(row) for row in conn.execute(query).fetchall()],
+                             columns=COLUMNS)
     if divisions is not None:
         frame = frame[frame["division_code"].isin(divisions)]
     frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
@@ -152,6 +168,6 @@ def load(engine: sa.Engine, reference: Reference, day: date,
               "pipeline.indicators.compute_for_day)")
     month = read_rows(engine, "month", day.replace(day=1), day.replace(day=1), divisions=codes)
     history = read_rows(engine, "day", day - timedelta(days=HISTORY_DAYS - 1), day,
-                        divisions=codes)
+                        codes=HISTORY_CODES, divisions=codes)
     return ReportData(day=day, division=division, divisions=divisions, today=today,
                       month=month, history=history, settings=recorded_settings(engine, day))

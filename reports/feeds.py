@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,14 +58,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _json_value(value):
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def write_feeds(data: ReportData, out: Path, stem: str) -> dict[str, Path]:
     """Write `<stem>.csv`, `.parquet`, `.json` and `<stem>.manifest.json` under `out`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -74,18 +66,20 @@ def write_feeds(data: ReportData, out: Path, stem: str) -> dict[str, Path]:
     paths = {"csv": out / f"{stem}.csv", "parquet": out / f"{stem}.parquet",
              "json": out / f"{stem}.json"}
     pq.write_table(table, paths["parquet"])
-    text = frame.astype(object).where(frame.notna(), None)
-    text["period_start"] = text["period_start"].map(_json_value)
-    text["computed_at"] = text["computed_at"].map(_json_value)
+    text = frame.copy()
+    text["period_start"] = text["period_start"].map(date.isoformat)
+    text["computed_at"] = text["computed_at"].map(lambda t: t.isoformat())
     with paths["csv"].open("w", encoding="utf-8-sig", newline="") as handle:
-        text.map(spreadsheet_text).to_csv(handle, index=False)
+        # Text columns only: numbers and flags are never formulas.
+        strings = text.select_dtypes(exclude=["number", "bool"]).columns
+        text.assign(**{c: text[c].map(spreadsheet_text) for c in strings}) \
+            .to_csv(handle, index=False)
+    # pandas' own JSON writer (nulls as null); a Python-level dump costs seconds per city.
+    rows = json.loads(text.to_json(orient="records", force_ascii=False))
     document = {"schema_version": SCHEMA_VERSION, "day": data.day.isoformat(),
                 "division_code": data.division.code, "division_name": data.division.name,
-                "columns": SCHEMA.names,
-                "rows": [{k: _json_value(v) for k, v in row.items()}
-                         for row in text.to_dict(orient="records")]}
-    paths["json"].write_text(json.dumps(document, ensure_ascii=False, indent=1),
-                             encoding="utf-8")
+                "columns": SCHEMA.names, "rows": rows}
+    paths["json"].write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     manifest = {
         "schema_version": SCHEMA_VERSION, "day": data.day.isoformat(),
         "division_code": data.division.code,
