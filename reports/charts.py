@@ -123,3 +123,17 @@ def colour_scale(values: pd.Series, percent: bool) -> tuple[dict, str]:
 
             bar.ax.xaxis.set_major_formatter(PercentFormatter(xmax=1))
         return colours, _svg(figure, "颜色图例")
+
+
+def ink(fill: str | None) -> str:
+    """Text colour readable on `fill`: white on dark fills, near-black otherwise (relative
+    luminance, WCAG's formula)."""
+    if fill is None:
+        return "#1d2733"
+    from matplotlib.colors import to_rgb
+
+    def linear(c):
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in to_rgb(fill))
+    return "#ffffff" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.18 else "#1d2733"

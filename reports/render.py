@@ -104,7 +104,8 @@ def _grid(data: ReportData, colour_by: str) -> tuple[list[dict], str]:
             ["street_code", "street_name"], sort=True, dropna=False):
         streets.append({"name": street_name if isinstance(street_name, str) else "",
                         "cells": [{"name": row.name, "value": indicator.show(values[row.code]),
-                                   "colour": colours[row.code]}
+                                   "colour": colours[row.code],
+                                   "ink": charts.ink(colours[row.code])}
                                   for row in group.sort_values("code").itertuples()]})
     return streets, legend
 

@@ -182,3 +182,12 @@ def test_recipients_file_names_every_problem_and_holds_no_password():
     assert "smtp.password: unknown key" in text
     assert "either email addresses or a webhook" in text
     assert "recipients.1.division" in text and "recipients.1.webhook" in text
+
+
+def test_the_example_recipients_file_is_valid():
+    from pathlib import Path
+
+    from common.settings_check import check_file
+
+    example = Path(__file__).parents[1] / "config" / "recipients.example.yaml"
+    assert check_file(example) == ("recipients", [])
