@@ -126,6 +126,17 @@ class VolumeCheckSettings(Settings):
     min_median: int = Field(50, ge=0, description="no check while the median is smaller")
 
 
+class ReportSettings(Settings):
+    """Where the daily report and feeds are written and who gets them (reports/)."""
+
+    out: str | None = Field(None, description="folder of the reports and feeds (default "
+                            "$GOVSHARE_HOME/reports)")
+    recipients: str | None = Field(None, description="the recipients file (default "
+                                   "$GOVSHARE_RECIPIENTS; none: nothing is delivered)")
+    colour_by: str = Field("hotline.resolution_rate", description="the indicator the grid "
+                           "of communities is coloured by")
+
+
 class PipelineSettings(Settings):
     """The sources file's keys that are not a source section."""
 
@@ -139,6 +150,8 @@ class PipelineSettings(Settings):
     volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings(),
+                                    description="the daily report and its delivery")
 
     indicators_settings: str | None = Field(None, description="the indicator settings file "
                                             "(default: config/indicators.yaml of the project)")
@@ -329,3 +342,69 @@ def validate(model: type[Settings], data: Any, path: str | Path) -> Settings:
         return model.model_validate(data if data is not None else {})
     except ValidationError as error:
         raise SettingsError(path, problems_of(error)) from None
+
+
+# ---- the report's recipients file (reports.delivery) --------------------------------------
+
+class SmtpSettings(Settings):
+    """The mail server reports are sent through. The password is never written here: name
+    the environment variable that holds it."""
+
+    host: str = Field(description="SMTP server host")
+    port: int = Field(25, gt=0, lt=65536)
+    sender: str = Field(description="From: address")
+    username: str | None = Field(None, description="log in as this user (with password_env)")
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                     description="environment variable holding the password")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    ssl: bool = Field(False, description="connect with TLS from the start (port 465)")
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class DeliveryRetry(Settings):
+    """How often one recipient's delivery is tried, with exponential backoff between tries."""
+
+    attempts: int = Field(4, ge=1, le=10, description="tries per recipient, the first included")
+    initial_seconds: float = Field(2.0, ge=0, description="wait after the first failure")
+    max_seconds: float = Field(60.0, ge=0, description="longest wait between two tries")
+
+
+class Recipient(Settings):
+    """One recipient: mail addresses or a webhook, and the division whose report it gets."""
+
+    name: str = Field(min_length=1, description="shown in the audit table and the summary")
+    division: str | None = Field(None, pattern=r"^[0-9]{12}$", description="the division's "
+                                 "12-digit code (a district's leadership gets its district); "
+                                 "default: the whole city")
+    email: list[str] = Field(default_factory=list, description="To: addresses")
+    webhook: str | None = Field(None, pattern=r"^https?://", description="URL the day's "
+                                "numbers are POSTed to as JSON")
+    webhook_token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                          description="environment variable holding a bearer "
+                                          "token for the webhook")
+    report: Literal["inline", "attachment"] = Field(
+        "inline", description="mail: the HTML report as the body or as an attachment")
+    attach_pdf: bool = Field(True, description="mail: attach the PDF too")
+
+    @model_validator(mode="after")
+    def _one_channel(self):
+        if bool(self.email) == bool(self.webhook):
+            raise ValueError("give either email addresses or a webhook, not both or neither")
+        return self
+
+
+class RecipientsFile(Settings):
+    """The recipients file (config/recipients.example.yaml documents it)."""
+
+    smtp: SmtpSettings | None = None
+    retry: DeliveryRetry = Field(default_factory=DeliveryRetry)
+    recipients: list[Recipient] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _smtp_for_mail(self):
+        if self.smtp is None and any(r.email for r in self.recipients):
+            raise ValueError("mail recipients need an smtp section")
+        names = [r.name for r in self.recipients]
+        if len(names) != len(set(names)):
+            raise ValueError("recipient names must be unique")
+        return self
