@@ -56,9 +56,8 @@ def compute() -> str:
     """Compute every indicator of the day (and its month to date)."""
     from datetime import date
 
-    from pipeline.indicators import compute_for_day
-
     from pipeline.config import load_sources
+    from pipeline.indicators import compute_for_day
 
     day = _day()
     compute_for_day(load_sources(), date.fromisoformat(day))
