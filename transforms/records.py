@@ -19,6 +19,8 @@ maps back to exactly one landed row, duplicates included.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -99,6 +101,26 @@ def _nanosecond_times(values: pd.Series) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.clip(*_NS_EDGES).astype("datetime64[ns]")
+
+
+def local_times(values: pd.Series, zone: str) -> pd.Series:
+    """Times a source keeps as text (a department's VARCHAR change-time column) as naive
+    local times: ISO 8601 with `T` or a space, with or without seconds or fractions; a value
+    written with an offset is converted to `zone`. Unreadable text becomes NaT (validation
+    then names the rule it breaks). Per value: such columns are a legacy exception, and
+    one column may mix naive and offset forms, which no vectorised parser accepts."""
+    tz = ZoneInfo(zone)
+    parsed = []
+    for value in values.tolist():
+        try:
+            moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(tz).replace(tzinfo=None)
+        parsed.append(moment)
+    return pd.Series(pd.to_datetime(pd.Series(parsed, dtype=object)).to_numpy(
+        dtype="datetime64[us]"), index=values.index)
 
 
 def as_delivered_text(values: pd.Series) -> pd.Series:

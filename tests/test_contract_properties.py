@@ -1,0 +1,198 @@
+"""Contract-wide properties: every value form a source contract allows (docs/contracts/) goes
+through its connector and its validation without a single quarantine, and every invalid
+record is quarantined with a reason naming the rule it breaks.
+
+Strategies: tests/contract_strategies.py (each names the contract fields it generates);
+which forms per field: docs/contracts-coverage.md. The examples run under the `ci`
+hypothesis profile of tests/conftest.py (few examples, a fixed seed), so `make test` stays
+fast and reproducible; `--hypothesis-profile=deep` draws many more.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from contract_strategies import (
+    NOT_IN_GBK,
+    RESIDENT_ALLOWED_WARNINGS,
+    RESIDENT_DEFECTS,
+    TICKET_DEFECTS,
+    UpdatedAtForm,
+    moments,
+    naive_timestamps,
+    reference_city,
+    resident_rows,
+    tickets,
+    updated_at_forms,
+    write_reference,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+from property_support import (
+    MemoryState,
+    assert_properties,
+    create_department_table,
+    landing_in,
+    rejected_by_connector,
+    scratch,
+    write_version_store,
+)
+
+from common.reference import load_reference
+from connectors.base import Window
+from connectors.hotline import HotlineConnector
+from connectors.sql import SqlTableConnector
+from expectations.runner import validate_landed
+from simulator.hotline_server import serve_hotline
+
+pytest.importorskip("great_expectations")
+
+EVERYTHING = Window(datetime(1900, 1, 1), datetime(2100, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return reference_city(tmp_path_factory.mktemp("reference"))
+
+
+# --------------------------------------------------------------------------- reference
+
+
+@given(bom=st.booleans(), crlf=st.booleans())
+def test_reference_tables_load_in_every_csv_form(bom, crlf):
+    """reference.md `divisions.csv`, `grids.csv`, `departments.csv`: UTF-8 with or without a
+    BOM, LF or CRLF line ends; every 12-digit code stays text (no number conversion), every
+    level and parent is kept."""
+    with scratch() as folder:
+        reference = load_reference(write_reference(folder / "ref", bom=bom, crlf=crlf))
+    assert list(reference.divisions.columns) == ["code", "name", "level", "parent_code"]
+    assert reference.value_set("community_codes") == ["330102001001", "330102001002",
+                                                      "330106002001", "330106002002"]
+    assert reference.value_set("street_codes") == ["330102001000", "330106002000"]
+    assert len(reference.value_set("grid_codes")) == 8
+    assert "JD330102001" in reference.value_set("dept_codes")
+
+
+# --------------------------------------------------------------------------- departments
+
+RESIDENTS = "civil_affairs.residents"
+RESIDENT_COLUMNS = {
+    "resident_no": "varchar", "name": "varchar", "id_type": "varchar", "id_number": "varchar",
+    "gender": "varchar", "birth_date": "date", "ethnicity": "varchar", "phone": "varchar",
+    "household_no": "varchar", "relation_to_head": "varchar", "registered_address": "varchar",
+    "residence_address": "varchar", "community_code": "varchar", "status": "varchar",
+}
+
+
+@st.composite
+def resident_batches(draw, engine: str, gbk: bool = False):
+    """(updated_at form, rows, {resident_no: the rule its defect breaks}) of one batch."""
+    form = draw(updated_at_forms(engine))
+    rows = draw(st.lists(resident_rows(gbk=gbk), min_size=1, max_size=10))
+    defects = {}
+    for row in draw(st.lists(st.sampled_from(rows), max_size=2, unique_by=id)):
+        column = draw(st.sampled_from(sorted(RESIDENT_DEFECTS)))
+        row[column], defects[id(row)] = RESIDENT_DEFECTS[column][0], RESIDENT_DEFECTS[column][1]
+    numbered = []
+    for n, row in enumerate(rows):
+        numbered.append({"resident_no": f"R{n:05d}", **row,
+                         "updated_at": form.value(draw(moments()))})
+    return form, numbered, {f"R{n:05d}": defects[id(r)] for n, r in enumerate(rows)
+                            if id(r) in defects}
+
+
+def _department_run(url: str, form: UpdatedAtForm, rows: list[dict], reference):
+    create_department_table(url, RESIDENTS, RESIDENT_COLUMNS, form.column, rows)
+    with scratch() as folder:
+        landing = landing_in(folder)
+        report = SqlTableConnector({"url": url, "table": RESIDENTS, "key": "resident_no"}) \
+            .extract(EVERYTHING, landing, MemoryState(), "run-prop")
+        landed = landing.read_records(RESIDENTS)
+    assert report.landed == len(rows)
+    return validate_landed(RESIDENTS, landed, reference)
+
+
+def _check_residents(outcome, rows, defects):
+    assert_properties(outcome, {r["resident_no"] for r in rows} - set(defects), defects,
+                      RESIDENT_ALLOWED_WARNINGS)
+
+
+@given(batch=resident_batches("duckdb"))
+def test_duckdb_resident_register_every_contract_form(batch, reference, tmp_path):
+    """departments.md civil_affairs.residents, every column (resident_rows), on a DuckDB
+    department database; `updated_at` as DATETIME, TIMESTAMP or text (updated_at_forms),
+    midnight and fractional times included."""
+    form, rows, defects = batch
+    outcome = _department_run(f"duckdb:///{tmp_path / 'departments.duckdb'}", form, rows,
+                              reference)
+    _check_residents(outcome, rows, defects)
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("charset", ["utf8mb4", "gbk"])
+@given(data=st.data())
+def test_mariadb_resident_register_every_contract_form(data, charset, reference, mariadb_url):
+    """departments.md civil_affairs.residents, every column, on a MariaDB department
+    database in utf8mb4 (characters GBK cannot hold included) and in GBK (the older
+    system); `updated_at` as DATETIME, DATETIME(6), TIMESTAMP or text."""
+    form, rows, defects = data.draw(resident_batches("mariadb", gbk=charset == "gbk"))
+    admin = sa.create_engine(mariadb_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP DATABASE IF EXISTS civil_affairs")
+        conn.exec_driver_sql(f"CREATE DATABASE civil_affairs CHARACTER SET {charset}")
+    admin.dispose()
+    outcome = _department_run(mariadb_url, form, rows, reference)
+    _check_residents(outcome, rows, defects)
+    if charset == "utf8mb4":  # text the GBK system could never hold comes back unchanged
+        landed_names = set(outcome.valid["name"].dropna())
+        expected = {r["name"] for r in rows if r["resident_no"] not in defects and r["name"]}
+        assert expected <= landed_names
+
+
+# --------------------------------------------------------------------------- hotline
+
+HOTLINE_TOKEN = "property-token"
+HOTLINE_WINDOW = Window(datetime(2015, 1, 1, tzinfo=timezone(timedelta(hours=8))),
+                        datetime(2027, 1, 1, tzinfo=timezone(timedelta(hours=8))))
+
+
+@st.composite
+def ticket_batches(draw):
+    """(tickets, {ticket_id: the rule its defect breaks}) of one window."""
+    batch = [draw(tickets(n)) for n in range(draw(st.integers(1, 8)))]
+    defects = {}
+    for position in draw(st.lists(st.integers(0, len(batch) - 1), max_size=2, unique=True)):
+        kind = draw(st.sampled_from(sorted(TICKET_DEFECTS)))
+        change, rule = TICKET_DEFECTS[kind]
+        batch[position] = change(batch[position], draw(naive_timestamps()))
+        defects[batch[position]["ticket_id"]] = rule
+    return batch, defects
+
+
+@given(batch=ticket_batches())
+def test_hotline_every_contract_form(batch, reference):
+    """hotline.md + hotline.openapi.yaml, every ticket field (tickets): served by the local
+    hotline server (tests/hotline_support.py's store format), extracted by the hotline
+    connector, validated by hotline.tickets.yaml."""
+    tickets_, defects = batch
+    with scratch() as folder:
+        store = write_version_store(folder / "tickets.sqlite", tickets_)
+        landing = landing_in(folder)
+        with serve_hotline(store, token=HOTLINE_TOKEN) as server:
+            report = HotlineConnector({"base_url": server.url, "token": HOTLINE_TOKEN,
+                                       "page_size": 3, "max_requests_per_second": 200,
+                                       "overlap_seconds": 0}).extract(
+                HOTLINE_WINDOW, landing, MemoryState(), "run-prop")
+        landed = landing.read_records("hotline.tickets")
+    assert report.received == len(tickets_)
+    outcome = validate_landed("hotline.tickets", landed, reference)
+    assert_properties(outcome, {t["ticket_id"] for t in tickets_} - set(defects), defects,
+                      connector_rejects=rejected_by_connector(report))
+
+
+# Keep the names the imports promise in use (gzip, json for the file drops below).
+_ = (gzip, json, NOT_IN_GBK)
