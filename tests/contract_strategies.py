@@ -441,3 +441,77 @@ TICKET_DEFECTS = {
         "called_at": t["updated_at"], "reached": False, "resolved": None,
         "satisfaction": "满意"}}, "callback_satisfaction.absent_when_unreached"),
 }
+
+
+# --------------------------------------------------------------------------- grid
+
+
+@st.composite
+def grid_events(draw, number: int) -> dict:
+    """One line of the grid app's export as grid.md allows it: every required field, each
+    optional one (`lat`/`lon` also 0/0 or swapped, `persons[]` whose name / id_number /
+    phone may each be missing, `units[]` with or without a uscc, `deadline_at`,
+    `dispatched_dept_code`, `closed_at` set when 已结案, `hotline_ticket_id`) present or
+    not, every `source` and `status`, timestamps in every ISO 8601 form with an offset,
+    and fields the vendor added without notice."""
+    reported = draw(moments())
+    zone = draw(st.sampled_from(OFFSETS))
+    separator, seconds = draw(st.sampled_from(["T", " "])), draw(st.booleans())
+
+    def at(moment: datetime) -> str:
+        hours = {"+08:00": 8, "Z": 0, "+00:00": 0, "-05:00": -5, "+05:45": 5.75}[zone]
+        return iso_text(moment - timedelta(hours=8 - hours), separator, seconds, zone)
+
+    later = st.builds(lambda m: reported + timedelta(minutes=m), st.integers(1, 60 * 24 * 9))
+    status = draw(st.sampled_from(["已上报", "已派遣", "处置中", "已处置", "已结案", "已退回"]))
+    closed = draw(later) if status == "已结案" else None
+    grid = draw(st.sampled_from(GRIDS))
+    event = {
+        "event_id": f"GE2026{number:09d}",
+        "grid_code": grid[0],
+        "reporter_staff_no": grid[3],
+        "reporter_name": draw(person_names()),
+        "reported_at": at(reported),
+        "source": draw(st.sampled_from(["巡查上报", "群众反映", "12345转办", "部门移交"])),
+        "category_code": draw(st.sampled_from(["0102", "0305", "1201"])),
+        "category": "市容环境/暴露垃圾",
+        "description": draw(free_text()),
+        "address_text": draw(free_text()),
+        "status": status,
+        "updated_at": at(max([reported, closed or reported]) + timedelta(minutes=1)),
+    }
+    place = draw(st.sampled_from(["inside", "zero", "swapped", "absent", "null"]))
+    lat, lon = draw(st.floats(18.5, 53.5)), draw(st.floats(73.5, 134.5))
+    event |= {"inside": {"lat": lat, "lon": lon}, "zero": {"lat": 0, "lon": 0},
+              "swapped": {"lat": lon, "lon": lat}, "absent": {},
+              "null": {"lat": None, "lon": None}}[place]
+    optional = {
+        "persons": st.lists(st.fixed_dictionaries({}, optional={
+            "name": person_names(), "id_number": resident_ids(), "phone": phones(),
+            "role": st.sampled_from(["当事人", "反映人"])}), max_size=3),
+        "units": st.lists(st.fixed_dictionaries({"name": free_text(max_size=20)}, optional={
+            "uscc": credit_codes(), "role": st.just("责任单位")}), max_size=2),
+        "deadline_at": later.map(at),
+        "dispatched_dept_code": st.sampled_from([d[0] for d in DEPARTMENTS]),
+        "hotline_ticket_id": st.just("HL20261125000123"),
+        "vendor_added_field": free_text(max_size=8),
+    }
+    for name, strategy in optional.items():
+        if draw(st.booleans()):
+            event[name] = draw(strategy)
+    if closed is not None:
+        event["closed_at"] = at(closed)
+    return event
+
+
+# Warnings a contract-valid event may carry: 0/0 and swapped coordinates are the contract's
+# own noise ("sometimes 0/0 or swapped"), flagged, never quarantined.
+GRID_ALLOWED_WARNINGS = {"lat.range", "lon.range"}
+
+GRID_DEFECTS = {
+    "status": (lambda e, bad: e | {"status": "已关闭"}, "status.allowed"),
+    "source": (lambda e, bad: e | {"source": "电话"}, "source.allowed"),
+    "reported_at_naive": (lambda e, bad: e | {"reported_at": bad}, "reported_at.is_timestamp"),
+    "unknown_community": (lambda e, bad: e | {"grid_code": "330199999001001"},
+                          "grid_code.known_community"),
+}

@@ -17,11 +17,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from contract_strategies import (
-    NOT_IN_GBK,
+    GRID_ALLOWED_WARNINGS,
+    GRID_DEFECTS,
     RESIDENT_ALLOWED_WARNINGS,
     RESIDENT_DEFECTS,
     TICKET_DEFECTS,
     UpdatedAtForm,
+    grid_events,
     moments,
     naive_timestamps,
     reference_city,
@@ -44,6 +46,7 @@ from property_support import (
 
 from common.reference import load_reference
 from connectors.base import Window
+from connectors.grid import GridFileConnector
 from connectors.hotline import HotlineConnector
 from connectors.sql import SqlTableConnector
 from expectations.runner import validate_landed
@@ -194,5 +197,58 @@ def test_hotline_every_contract_form(batch, reference):
                       connector_rejects=rejected_by_connector(report))
 
 
-# Keep the names the imports promise in use (gzip, json for the file drops below).
-_ = (gzip, json, NOT_IN_GBK)
+# --------------------------------------------------------------------------- grid
+
+GRID_FILE_DAY = "20261125"
+GRID_WINDOW = Window(datetime(2026, 11, 1), datetime(2026, 12, 1))
+
+
+@st.composite
+def grid_files(draw):
+    """(file name, bytes, {event_id: rule}, {line location: connector reason}) of one day's
+    export: plain or gzip, LF or CRLF, a UTF-8 BOM or not, blank lines, broken lines."""
+    events = [draw(grid_events(n)) for n in range(draw(st.integers(1, 8)))]
+    defects = {}
+    for position in draw(st.lists(st.integers(0, len(events) - 1), max_size=2, unique=True)):
+        change, rule = GRID_DEFECTS[draw(st.sampled_from(sorted(GRID_DEFECTS)))]
+        events[position] = change(events[position], draw(naive_timestamps()))
+        defects[events[position]["event_id"]] = rule
+    lines = [json.dumps(e, ensure_ascii=draw(st.booleans())) for e in events]
+    broken = {}
+    for kind in draw(st.lists(st.sampled_from(["truncated", "not_json", "missing"]),
+                              max_size=2)):
+        text = {"truncated": lines[0][: len(lines[0]) // 2], "not_json": "<html>502</html>",
+                "missing": json.dumps({k: v for k, v in events[0].items()
+                                       if k != "reporter_name"}, ensure_ascii=False)}[kind]
+        lines.append(text)
+        broken[len(lines)] = {"truncated": "broken line", "not_json": "broken line",
+                              "missing": "missing required field: reporter_name"}[kind]
+    if draw(st.booleans()):
+        lines.insert(len(lines), "")  # a blank line at the end: skipped and counted
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    data = (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + \
+        newline.join(lines).encode("utf-8") + newline.encode()
+    zipped = draw(st.booleans())
+    name = f"grid/events_{GRID_FILE_DAY}.jsonl" + (".gz" if zipped else "")
+    return name, gzip.compress(data) if zipped else data, defects, \
+        {f"{name}#L{n}": reason for n, reason in broken.items()}
+
+
+@given(drop=grid_files())
+def test_grid_export_every_contract_form(drop, reference):
+    """grid.md, every field of a line (grid_events) and every file form (grid_files: .jsonl
+    or .jsonl.gz, BOM, CRLF, blank and broken lines, vendor-added fields), through the
+    grid connector's drop folder and grid.events.yaml."""
+    name, data, defects, broken = drop
+    with scratch() as folder:
+        (folder / "drop" / "grid").mkdir(parents=True)
+        (folder / "drop" / name).write_bytes(data)
+        landing = landing_in(folder)
+        report = GridFileConnector({"root": str(folder / "drop")}).extract(
+            GRID_WINDOW, landing, MemoryState(), "run-prop")
+        landed = landing.read_records("grid.events")
+    outcome = validate_landed("grid.events", landed, reference)
+    valid = {json.loads(line)["event_id"] for line in landed["raw"]} - set(defects)
+    assert_properties(outcome, valid, defects, GRID_ALLOWED_WARNINGS,
+                      connector_rejects=rejected_by_connector(report),
+                      connector_defects=broken)
