@@ -515,3 +515,53 @@ GRID_DEFECTS = {
     "unknown_community": (lambda e, bad: e | {"grid_code": "330199999001001"},
                           "grid_code.known_community"),
 }
+
+
+# --------------------------------------------------------------------------- rosters
+
+ROSTER_VALUES = {
+    "gender": st.sampled_from(["男", "女"]),
+    "ethnicity": st.sampled_from(["汉族", "蒙古族", "回族", "满族"]),
+    "political_status": st.sampled_from(["中共党员", "中共预备党员", "共青团员", "群众"]),
+    "education": st.sampled_from(["大学本科", "大专", "高中", "硕士研究生"]),
+    "post": st.sampled_from(["社区党委书记", "社区居委会主任", "副书记", "委员", "网格员",
+                             "党建组织员", "专职社区工作者"]),
+    "post_grade": st.sampled_from(["一岗一级", "二岗七级", "三岗十八级", "1", "18", 7]),
+    "staff_no": st.builds(lambda n: f"WG{n:04d}", st.integers(1, 9999)),
+    "note": st.sampled_from(["新入职", "借调", "备注：产假"]),
+}
+
+
+def roster_dates() -> st.SearchStrategy:
+    """rosters.md `birth` / `hired_on`: 1988.05, 1988年5月, 1988-05-03, an Excel date serial
+    as text, or a typed date cell (workbooks)."""
+    day = st.dates(date(1960, 1, 1), date(2005, 12, 31))
+    return st.one_of(day.map(lambda d: f"{d.year}.{d.month:02d}"),
+                     day.map(lambda d: f"{d.year}年{d.month}月"),
+                     day.map(lambda d: f"{d.year}年{d.month}月{d.day}日"),
+                     day.map(lambda d: d.isoformat()),
+                     day.map(lambda d: str((d - date(1899, 12, 30)).days)),
+                     day)
+
+
+@st.composite
+def roster_headers(draw) -> list[tuple[str, str]]:
+    """(logical column, header text) of a roster's columns, in the office's order: every
+    header spelling of the contract's table (rosters.md), sometimes with a required-field
+    star, full-width letters or a hint in brackets; `name` always, two to all others."""
+    from connectors.rosters import DEFAULT_HEADER_SYNONYMS
+
+    others = [c for c in DEFAULT_HEADER_SYNONYMS if c != "name"]
+    chosen = ["name", *draw(st.lists(st.sampled_from(others), min_size=2, unique=True))]
+    columns = draw(st.permutations(chosen))
+    headers = []
+    for logical in columns:
+        spelling = draw(st.sampled_from(DEFAULT_HEADER_SYNONYMS[logical]))
+        decorate = draw(st.sampled_from(["plain", "plain", "star", "hint", "spaced"]))
+        headers.append((logical, {"plain": spelling, "star": "*" + spelling,
+                                  "hint": spelling + "（必填）", "spaced": " ".join(spelling)
+                                  }[decorate]))
+    return headers
+
+
+ROSTER_FORMATS = ("xlsx", "xls", "csv:utf-8-sig", "csv:gbk", "csv:gb18030")

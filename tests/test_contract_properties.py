@@ -12,28 +12,39 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 from contract_strategies import (
+    COMMUNITIES,
     GRID_ALLOWED_WARNINGS,
     GRID_DEFECTS,
     RESIDENT_ALLOWED_WARNINGS,
     RESIDENT_DEFECTS,
+    ROSTER_FORMATS,
+    ROSTER_VALUES,
+    STREETS,
     TICKET_DEFECTS,
     UpdatedAtForm,
     grid_events,
     moments,
     naive_timestamps,
+    nullable,
+    person_names,
+    phones,
     reference_city,
+    resident_ids,
     resident_rows,
+    roster_dates,
+    roster_headers,
     tickets,
     updated_at_forms,
     write_reference,
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 from property_support import (
     MemoryState,
     assert_properties,
@@ -43,11 +54,13 @@ from property_support import (
     scratch,
     write_version_store,
 )
+from workbooks import csv_bytes, xls_bytes, xlsx_bytes
 
 from common.reference import load_reference
 from connectors.base import Window
 from connectors.grid import GridFileConnector
 from connectors.hotline import HotlineConnector
+from connectors.rosters import RosterConnector
 from connectors.sql import SqlTableConnector
 from expectations.runner import validate_landed
 from simulator.hotline_server import serve_hotline
@@ -252,3 +265,97 @@ def test_grid_export_every_contract_form(drop, reference):
     assert_properties(outcome, valid, defects, GRID_ALLOWED_WARNINGS,
                       connector_rejects=rejected_by_connector(report),
                       connector_defects=broken)
+
+
+# --------------------------------------------------------------------------- rosters
+
+ROSTER_STREET = STREETS[0][0]
+
+
+@st.composite
+def roster_drops(draw):
+    """One street's monthly roster file in every form rosters.md allows: .xlsx, .xls or a
+    CSV in UTF-8 with BOM, GBK or GB18030; title and 填报单位 rows above the header; every
+    header spelling (roster_headers); ID numbers as text (dirty, legacy, leading
+    apostrophe); dates in every written form (roster_dates); a community name merged down
+    the rows (blank below its first row in a CSV); totals, note and blank rows below.
+    Returns (path, bytes, people as {logical: value}, {physical row: rule})."""
+    file_format = draw(st.sampled_from(ROSTER_FORMATS))
+    gbk = file_format == "csv:gbk"
+    headers = draw(roster_headers())
+    merged = "community" in dict(headers) and draw(st.booleans())
+    community = draw(st.sampled_from([c[1] for c in COMMUNITIES if c[2] == ROSTER_STREET]))
+    people = []
+    for _ in range(draw(st.integers(1, 8))):
+        person = {"name": draw(person_names(gbk)),
+                  "id_number": draw(nullable(resident_ids().map(
+                      lambda i: draw(st.sampled_from(["", "'"])) + i))),
+                  "birth": draw(roster_dates()), "hired_on": draw(roster_dates()),
+                  "phone": draw(nullable(phones())),
+                  "community": community if merged else draw(st.sampled_from(
+                      [c[1] for c in COMMUNITIES if c[2] == ROSTER_STREET])),
+                  **{k: draw(v) for k, v in ROSTER_VALUES.items()}}
+        people.append(person)
+    titles = draw(st.lists(st.sampled_from([
+        "湖滨街道社区工作者花名册（2026年11月）", "填报单位：湖滨街道办事处  填报日期：2026-11-05"]),
+        max_size=2))
+    width = len(headers)
+    logicals = [logical for logical, _ in headers]
+    grid = [[text] + [None] * (width - 1) for text in titles]
+    grid.append([h for _, h in headers])
+    first_person_row = len(grid) + 1
+    defects = {}
+    for n, person in enumerate(people):
+        row = [person[logical] for logical, _ in headers]
+        # No name: critical. Only where the row still reads as a record (three more filled
+        # cells); one or two cells without a name is a note row, dropped with that reason.
+        if draw(st.integers(0, 9)) == 0 and sum(v is not None for v in row) >= 4:
+            row[logicals.index("name")] = None
+            person["name"] = None
+            defects[first_person_row + n] = "name.present"
+        grid.append(row)
+    if merged and file_format.startswith("csv"):
+        column = logicals.index("community")
+        for row in grid[first_person_row:]:
+            row[column] = None
+    grid += draw(st.lists(st.sampled_from([["合计", f"{len(people)}人"], ["注：本表由街道填报"],
+                                           [None]]), max_size=2))
+    if file_format.startswith("csv"):
+        # A CSV has no types: a typed date cell was saved as the text the sheet showed.
+        text_grid = [[v.isoformat() if isinstance(v, date) else v for v in row] for row in grid]
+        data = csv_bytes(text_grid, file_format.split(":")[1])
+        name, sheet = "花名册.csv", ""
+    else:
+        sheet = community if merged else "花名册"
+        merges = [f"A{i + 1}:{get_column_letter(width)}{i + 1}" for i in range(len(titles))]
+        if merged and len(people) > 1:
+            letter = get_column_letter(logicals.index("community") + 1)
+            merges.append(f"{letter}{first_person_row}:{letter}{first_person_row + len(people) - 1}")
+        build = xlsx_bytes if file_format == "xlsx" else xls_bytes
+        data = build({sheet: grid}, {sheet: merges})
+        name = f"花名册.{file_format}"
+    path = f"rosters/{ROSTER_STREET}/202611/{name}"
+    return path, data, people, {f"{path}#{sheet}!{row}": rule for row, rule in defects.items()}
+
+
+@given(drop=roster_drops())
+def test_roster_every_contract_form(drop, reference):
+    """rosters.md: file forms (.xlsx, .xls, CSV in UTF-8 BOM / GBK / GB18030), layout
+    (title rows, merged cells, totals and notes), every header spelling and the values of
+    every logical column, through the roster connector's drop folder and rosters.yaml."""
+    path, data, people, defects = drop
+    with scratch() as folder:
+        (folder / "drop" / path).parent.mkdir(parents=True)
+        (folder / "drop" / path).write_bytes(data)
+        landing = landing_in(folder)
+        report = RosterConnector({"root": str(folder / "drop")}).extract(
+            GRID_WINDOW, landing, MemoryState(), "run-prop")
+        landed = landing.read_records("rosters")
+    assert report.quarantined == []
+    assert len(landed) == len(people)  # every person row, none of the titles and totals
+    assert sorted(landed["name"].dropna()) == sorted(p["name"] for p in people if p["name"])
+    outcome = validate_landed("rosters", landed, reference)
+    # A worker without an ID number is allowed (flagged); a name with characters GBK
+    # cannot hold stays as typed.
+    assert_properties(outcome, set(landed["source_record_id"]) - set(defects), defects,
+                      {"id_number.present"})
