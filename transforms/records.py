@@ -44,6 +44,14 @@ GRID_FIELDS = (
     "deadline_at", "dispatched_dept_code", "closed_at", "hotline_ticket_id", "updated_at",
 )
 GRID_TIMESTAMPS = ("reported_at", "deadline_at", "closed_at", "updated_at")
+# Open311 GeoReport v2 service requests (open311.org, GeoReport/v2; README "12345 hotline").
+OPEN311_FIELDS = (
+    "service_request_id", "status", "status_notes", "service_name", "service_code",
+    "description", "agency_responsible", "service_notice", "requested_datetime",
+    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "media_url",
+    "token",
+)
+OPEN311_TIMESTAMPS = ("requested_datetime", "updated_datetime", "expected_datetime")
 
 
 def parse_records(raw: pd.Series) -> list[dict]:
@@ -223,7 +231,20 @@ def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
     return _with_parsed_times(frame, GRID_TIMESTAMPS)
 
 
-FLATTENERS = {"hotline.tickets": flatten_hotline, "grid.events": flatten_grid}
+def flatten_open311(landed: pd.DataFrame) -> pd.DataFrame:
+    """Open311 requests as columns: every GeoReport v2 field as the text sent (a numeric
+    service_request_id as its digits), `lat` and `long` as numbers, the three times also
+    parsed (`<field>_ts`, UTC)."""
+    records = parse_records(landed["raw"])
+    frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
+                          for name in OPEN311_FIELDS})
+    frame["lat"] = _number_column([r.get("lat") for r in records])
+    frame["long"] = _number_column([r.get("long") for r in records])
+    return _with_parsed_times(frame, OPEN311_TIMESTAMPS)
+
+
+FLATTENERS = {"hotline.tickets": flatten_hotline, "grid.events": flatten_grid,
+              "open311.requests": flatten_open311}
 
 
 def checked_frame(source: str, landed: pd.DataFrame, time_columns=()) -> pd.DataFrame:

@@ -128,7 +128,7 @@ hotline_ticket = sa.Table(
     sa.Column("received_at", TS),
     sa.Column("type", sa.String(16)),
     sa.Column("urgency", sa.String(16)),
-    sa.Column("category_code", sa.String(16)),
+    sa.Column("category_code", sa.String(64)),  # an Open311 service_code is free text
     sa.Column("category", sa.String(256)),
     sa.Column("title", sa.Text),
     sa.Column("content", sa.Text),
