@@ -109,6 +109,15 @@ CONTRACT_TYPES = {  # departments.md column types, as each engine spells them
 }
 
 
+# civil_affairs.residents (departments.md) but its change time, whose type each test picks.
+RESIDENT_COLUMNS = {
+    "resident_no": "varchar", "name": "varchar", "id_type": "varchar", "id_number": "varchar",
+    "gender": "varchar", "birth_date": "date", "ethnicity": "varchar", "phone": "varchar",
+    "household_no": "varchar", "relation_to_head": "varchar", "registered_address": "varchar",
+    "residence_address": "varchar", "community_code": "varchar", "status": "varchar",
+}
+
+
 def create_department_table(url: str, table: str, columns: dict[str, str],
                             updated_type: str, rows: list[dict]) -> None:
     """Create `table` (schema.name) with the contract's columns plus `updated_at` of

@@ -46,6 +46,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from property_support import (
+    RESIDENT_COLUMNS,
     MemoryState,
     assert_properties,
     create_department_table,
@@ -96,12 +97,6 @@ def test_reference_tables_load_in_every_csv_form(bom, crlf):
 # --------------------------------------------------------------------------- departments
 
 RESIDENTS = "civil_affairs.residents"
-RESIDENT_COLUMNS = {
-    "resident_no": "varchar", "name": "varchar", "id_type": "varchar", "id_number": "varchar",
-    "gender": "varchar", "birth_date": "date", "ethnicity": "varchar", "phone": "varchar",
-    "household_no": "varchar", "relation_to_head": "varchar", "registered_address": "varchar",
-    "residence_address": "varchar", "community_code": "varchar", "status": "varchar",
-}
 
 
 @st.composite
