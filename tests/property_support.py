@@ -4,15 +4,11 @@ property makes on a validation outcome."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import sqlalchemy as sa
 
 from connectors.landing import RawLanding
@@ -140,26 +136,3 @@ def create_department_table(url: str, table: str, columns: dict[str, str],
                                  f"({', '.join(':' + c for c in names)})"), rows)
     finally:
         engine.dispose()
-
-
-# --------------------------------------------------------------------------- hotline
-
-def write_version_store(path: Path, tickets: list[dict], raw: dict[str, str] | None = None
-                        ) -> Path:
-    """A hotline version store (what simulator.hotline_server serves) holding `tickets`, each
-    as its JSON text (or the text in `raw` by ticket id), filed under its updated_at."""
-    raw = raw or {}
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE versions (ticket_id TEXT, updated_at_utc INTEGER, body TEXT)")
-    conn.execute("CREATE INDEX v_order ON versions (updated_at_utc, ticket_id)")
-    rows = []
-    for ticket in tickets:
-        at = ticket.get("_served_at") or ticket["updated_at"]
-        instant = pd.Timestamp(datetime.fromisoformat(at.replace(" ", "T")))
-        body = raw.get(ticket["ticket_id"]) or json.dumps(
-            {k: v for k, v in ticket.items() if k != "_served_at"}, ensure_ascii=False)
-        rows.append((ticket["ticket_id"], int(instant.timestamp()), body))
-    conn.executemany("INSERT INTO versions VALUES (?, ?, ?)", rows)
-    conn.commit()
-    conn.close()
-    return path
