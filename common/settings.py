@@ -53,6 +53,8 @@ class SqlTableSettings(SourceSettings):
     overlap_seconds: int = Field(900, ge=0, description="re-read window for late commits; "
                                  "versions already landed are dropped")
     chunk_rows: int = Field(50_000, gt=0, description="rows per streamed chunk and part")
+    timezone: str = Field("Asia/Shanghai", description="the department's local time: a "
+                          "change time kept as text with an offset is read in it")
 
 
 class RestSettings(SourceSettings):

@@ -14,23 +14,18 @@ the hotline ticket's shape for the warehouse.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 
 import pandas as pd
 
 from connectors.rest import RawRecord, RestConnector, parse_instant, split_array
+from transforms.records import OPEN311_FIELDS, flatten_open311
 
 REQUESTS_PATH = "/requests.json"
 
 # Service-request fields of GeoReport v2; anything else is schema drift.
-REQUEST_FIELDS = frozenset({
-    "service_request_id", "status", "status_notes", "service_name", "service_code",
-    "description", "agency_responsible", "service_notice", "requested_datetime",
-    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "lat", "long",
-    "media_url", "token",
-})
+REQUEST_FIELDS = frozenset({*OPEN311_FIELDS, "lat", "long"})
 
 # Open311 knows only open and closed; the nearest hotline statuses.
 TICKET_STATUS = {"open": "处理中", "closed": "已办结"}
@@ -60,22 +55,17 @@ class Open311Connector(RestConnector):
             page += 1
 
 
-def _utc(values: pd.Series) -> pd.Series:
-    """ISO 8601 strings with any offset as UTC timestamps (unreadable -> NaT)."""
-    return pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-
-
 def normalise(landed: pd.DataFrame) -> pd.DataFrame:
     """Landed Open311 requests (their `raw` column) in the hotline ticket's shape:
     ticket_id, received_at, updated_at, status (mapped), category_code, category, content,
-    address_text, lat, lon, resolved_at, due_at, agency. Times are UTC timestamps."""
-    requests = pd.DataFrame([json.loads(raw) for raw in landed["raw"]],
-                            columns=sorted(REQUEST_FIELDS))
-    received = _utc(requests["requested_datetime"])
-    updated = _utc(requests["updated_datetime"]).fillna(received)
-    status = requests["status"].astype("str").str.lower().map(TICKET_STATUS)
+    address_text, lat, lon, resolved_at, due_at, agency. Times are UTC timestamps; a request
+    never updated has its request time as its change time."""
+    requests = flatten_open311(landed)
+    received = requests["requested_datetime_ts"]
+    updated = requests["updated_datetime_ts"].fillna(received)
+    status = requests["status"].str.lower().map(TICKET_STATUS)
     return pd.DataFrame({
-        "ticket_id": requests["service_request_id"].astype("str"),
+        "ticket_id": requests["service_request_id"],
         "received_at": received,
         "updated_at": updated,
         "status": status,
@@ -83,9 +73,9 @@ def normalise(landed: pd.DataFrame) -> pd.DataFrame:
         "category": requests["service_name"],
         "content": requests["description"],
         "address_text": requests["address"],
-        "lat": pd.to_numeric(requests["lat"], errors="coerce"),
-        "lon": pd.to_numeric(requests["long"], errors="coerce"),
+        "lat": requests["lat"],
+        "lon": requests["long"],
         "resolved_at": updated.where(status == "已办结"),
-        "due_at": _utc(requests["expected_datetime"]),
+        "due_at": requests["expected_datetime_ts"],
         "agency": requests["agency_responsible"],
     })

@@ -1,4 +1,5 @@
-"""Spreadsheet and CSV files read the way a person sees them in a spreadsheet program.
+"""Spreadsheet and CSV files read the way a person sees them in a spreadsheet program:
+.xlsx through openpyxl, legacy binary .xls through python-calamine.
 
 Every cell becomes the text its number format shows (Excel's General format, fixed-point,
 percent and date formats), merged ranges are filled from their top-left cell, and CSV text
@@ -223,6 +224,29 @@ def read_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple
     return Sheet("", rows), encoding
 
 
+def _fill_merged(rows: list[SheetRow], ranges) -> None:
+    """Fill each merged range (1-based min_row, min_col, max_row, max_col) from its
+    top-left cell, as a person reading the sheet sees it."""
+    by_number = {row.number: row for row in rows}
+    for min_row, min_col, max_row, max_col in ranges:
+        source = by_number.get(min_row)
+        if source is None or min_col > len(source.texts):
+            continue
+        for number in range(min_row, max_row + 1):
+            target = by_number.get(number)
+            for col in range(min_col, max_col + 1):
+                if target is None or (number, col) == (min_row, min_col) or \
+                        col > len(target.texts):
+                    continue
+                target.texts[col - 1] = source.texts[min_col - 1]
+                target.numeric[col - 1] = source.numeric[min_col - 1]
+                target.merged.add(col - 1)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_workbook(data: bytes) -> list[Sheet]:
     """Every worksheet of an .xlsx file as displayed text, merged ranges filled from their
     top-left cell. (openpyxl's read-only mode cannot see merged cells, hence a full load.)"""
@@ -234,28 +258,41 @@ def read_workbook(data: bytes) -> list[Sheet]:
         raise UnreadableFile(f"corrupt workbook: {type(exc).__name__}") from exc
     sheets = []
     for sheet in workbook.worksheets:
-        anchors: dict[tuple[int, int], tuple[int, int]] = {}
-        for merged in sheet.merged_cells.ranges:
-            for row in range(merged.min_row, merged.max_row + 1):
-                for col in range(merged.min_col, merged.max_col + 1):
-                    if (row, col) != (merged.min_row, merged.min_col):
-                        anchors[(row, col)] = (merged.min_row, merged.min_col)
         rows = []
         for number, cells in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1):
             values = [c.value for c in cells]
             texts = [cell_text(c.value, c.number_format) for c in cells]
-            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
-            rows.append(SheetRow(number, texts, values, numeric))
-        by_number = {row.number: row for row in rows}
-        for (row, col), (anchor_row, anchor_col) in anchors.items():
-            target = by_number.get(row)
-            source = by_number.get(anchor_row)
-            if target is None or source is None or col > len(target.texts):
-                continue
-            target.texts[col - 1] = source.texts[anchor_col - 1]
-            target.numeric[col - 1] = source.numeric[anchor_col - 1]
-            target.merged.add(col - 1)
+            rows.append(SheetRow(number, texts, values, [_is_number(v) for v in values]))
+        _fill_merged(rows, [(m.min_row, m.min_col, m.max_row, m.max_col)
+                            for m in sheet.merged_cells.ranges])
         sheets.append(Sheet(sheet.title, rows))
+    return sheets
+
+
+def read_legacy_workbook(data: bytes) -> list[Sheet]:
+    """Every worksheet of a legacy binary .xls (BIFF8) workbook, through python-calamine:
+    numbers, dates and text as Excel stored them, merged ranges filled from their top-left
+    cell. calamine hands over typed values but not number formats, so a number shows as
+    General shows it (an ID number stored as a number becomes 1.50102E+17, as on screen)
+    and a date cell as its ISO date."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        grids = [(name, workbook.get_sheet_by_name(name)) for name in workbook.sheet_names]
+        cells = [(name, sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or [])
+                 for name, sheet in grids]
+    except Exception as exc:  # calamine raises its own error kinds for damaged files
+        raise UnreadableFile(f"corrupt .xls workbook: {type(exc).__name__}") from exc
+    sheets = []
+    for name, values_by_row, merged in cells:
+        rows = []
+        for number, values in enumerate(values_by_row, start=1):
+            values = [None if v == "" else v for v in values]
+            rows.append(SheetRow(number, [cell_text(v, None) for v in values], values,
+                                 [_is_number(v) for v in values]))
+        _fill_merged(rows, [(r0 + 1, c0 + 1, r1 + 1, c1 + 1) for (r0, c0), (r1, c1) in merged])
+        sheets.append(Sheet(name, rows))
     return sheets
 
 
@@ -269,7 +306,7 @@ def read_spreadsheet(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_
     if data.startswith(OLE2_MAGIC):
         if ENCRYPTED_OLE2_STREAM in data:
             raise UnreadableFile("password-protected workbook")
-        raise UnreadableFile("legacy binary .xls workbook (not supported: save as .xlsx)")
+        return read_legacy_workbook(data), None
     if suffix in (".xlsx", ".xlsm", ".xls"):
         reason = "empty file" if not data else "not a workbook (no zip or OLE2 signature)"
         raise UnreadableFile(f"corrupt workbook: {reason}")

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from common.settings import SqlTableSettings
 from connectors.base import Connector, ExtractionState, ExtractReport, Window
 from connectors.landing import RawLanding
+from transforms.records import local_times
 
 
 class SqlTableConnector(Connector):
@@ -38,19 +39,48 @@ class SqlTableConnector(Connector):
         self.updated_column = settings.updated_column
         self.overlap = timedelta(seconds=settings.overlap_seconds)
         self.chunk_rows = settings.chunk_rows
+        self.zone = settings.timezone
 
     def _engine(self) -> sa.Engine:
         if self.url.startswith("duckdb:"):
             return sa.create_engine(self.url, connect_args={"read_only": True})
         return sa.create_engine(self.url, pool_pre_ping=True)
 
-    def _query(self, engine: sa.Engine, lower: datetime | None) -> sa.TextClause:
+    def _table_sql(self, engine: sa.Engine) -> str:
         quote = engine.dialect.identifier_preparer.quote
         schema, _, name = self.table.rpartition(".")
-        table = f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+        return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+    def _text_change_times(self, engine: sa.Engine, conn: sa.Connection) -> bool:
+        """The change-time column is text (an older system's VARCHAR): the database would
+        compare it as text (MariaDB: '2024-10-31T08:00' sorts after '2024-10-31 09:00') or
+        not at all (DuckDB refuses VARCHAR against TIMESTAMP), so the window is applied to
+        the parsed times instead. Told by a value as the driver returns it (reflection is
+        not available on every dialect)."""
+        col = engine.dialect.identifier_preparer.quote(self.updated_column)
+        value = conn.execute(sa.text(f"SELECT {col} FROM {self._table_sql(engine)} "
+                                     f"WHERE {col} IS NOT NULL LIMIT 1")).scalar()
+        return isinstance(value, str)
+
+    def _query(self, engine: sa.Engine, lower: datetime | None,
+               in_database: bool = True) -> sa.TextClause:
+        quote = engine.dialect.identifier_preparer.quote
+        table = self._table_sql(engine)
         col = quote(self.updated_column)
+        if not in_database:
+            return sa.text(f"SELECT * FROM {table} ORDER BY {quote(self.key)}")
         where = f"{col} <= :upper" + (f" AND {col} > :lower" if lower else "")
         return sa.text(f"SELECT * FROM {table} WHERE {where} ORDER BY {col}, {quote(self.key)}")
+
+    def _in_window(self, frame: pd.DataFrame, lower: datetime | None, upper: datetime,
+                   as_text: bool) -> tuple[pd.DataFrame, pd.Series]:
+        """(rows of the window, their change times). Text that is no time at all is kept:
+        it lands, and validation quarantines it with the rule it breaks."""
+        if not as_text:
+            return frame, pd.to_datetime(frame[self.updated_column])
+        times = local_times(frame[self.updated_column], self.zone)
+        inside = times.isna() | ((times <= upper) & ((times > lower) if lower else True))
+        return frame.loc[inside], times.loc[inside]
 
     def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
                 run_id: str) -> ExtractReport:
@@ -72,12 +102,15 @@ class SqlTableConnector(Connector):
         engine = self._engine()
         try:
             with engine.connect() as conn:
+                as_text = self._text_change_times(engine, conn)
                 result = conn.execute(
-                    self._query(engine, lower), {"lower": lower, "upper": upper},
+                    self._query(engine, lower, in_database=not as_text),
+                    {"lower": lower, "upper": upper},
                     execution_options={"stream_results": True, "yield_per": self.chunk_rows})
                 columns = list(result.keys())
                 for n, rows in enumerate(result.partitions(self.chunk_rows)):
-                    frame = pd.DataFrame(rows, columns=columns)
+                    frame, times = self._in_window(pd.DataFrame(rows, columns=columns), lower,
+                                                   upper, as_text)
                     report.received += len(frame)
                     # This run's own chunks never share a row: only earlier parts can.
                     frame = landing.drop_landed(self.source, frame, self.key,
@@ -88,8 +121,10 @@ class SqlTableConnector(Connector):
                         self.source, run_date, f"{part_prefix}-{n:05d}", run_id, frame,
                         key_column=self.key))
                     report.landed += len(frame)
-                    chunk_newest = pd.Timestamp(frame[self.updated_column].max())
-                    newest = max(newest, chunk_newest) if newest is not None else chunk_newest
+                    if times.loc[frame.index].notna().any():
+                        chunk_newest = pd.Timestamp(times.loc[frame.index].max())
+                        newest = max(newest, chunk_newest) if newest is not None \
+                            else chunk_newest
         finally:
             engine.dispose()
         report.notes["deduplicated_overlap_rows"] = report.received - report.landed

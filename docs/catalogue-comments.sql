@@ -1,11 +1,11 @@
-COMMENT ON TABLE shared.hotline_ticket IS '12345热线工单（最新状态） — hotline tickets, latest state [无条件共享; 市12345政务服务便民热线]';
+COMMENT ON TABLE shared.hotline_ticket IS '12345热线工单（最新状态；含Open311诉求，source = open311.requests） — hotline tickets, latest state (Open311 requests too, source = open311.requests) [无条件共享; 市12345政务服务便民热线]';
 COMMENT ON COLUMN shared.hotline_ticket.ticket_id IS '工单编号 — ticket number [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket.channel IS '来源渠道 — channel (phone [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket.received_at IS '受理时间 — time received [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket.type IS '诉求类型 — type (complaint [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket.urgency IS '紧急程度 — urgency [无条件共享; none]';
-COMMENT ON COLUMN shared.hotline_ticket.category_code IS '诉求分类代码 — category code [无条件共享; none]';
-COMMENT ON COLUMN shared.hotline_ticket.category IS '诉求分类 — category path [无条件共享; none]';
+COMMENT ON COLUMN shared.hotline_ticket.category_code IS '诉求分类代码 — category code (Open311 service_code) [无条件共享; none]';
+COMMENT ON COLUMN shared.hotline_ticket.category IS '诉求分类 — category path (Open311 service_name) [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket.title IS '工单标题 — title [有条件共享; free_text]';
 COMMENT ON COLUMN shared.hotline_ticket.content IS '诉求内容 — what the caller said [有条件共享; free_text]';
 COMMENT ON COLUMN shared.hotline_ticket.caller_name IS '来电人姓名 — caller name [有条件共享; name]';
@@ -45,8 +45,8 @@ COMMENT ON COLUMN shared.hotline_ticket_history.channel IS '来源渠道 — cha
 COMMENT ON COLUMN shared.hotline_ticket_history.received_at IS '受理时间 — time received [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket_history.type IS '诉求类型 — type (complaint [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket_history.urgency IS '紧急程度 — urgency [无条件共享; none]';
-COMMENT ON COLUMN shared.hotline_ticket_history.category_code IS '诉求分类代码 — category code [无条件共享; none]';
-COMMENT ON COLUMN shared.hotline_ticket_history.category IS '诉求分类 — category path [无条件共享; none]';
+COMMENT ON COLUMN shared.hotline_ticket_history.category_code IS '诉求分类代码 — category code (Open311 service_code) [无条件共享; none]';
+COMMENT ON COLUMN shared.hotline_ticket_history.category IS '诉求分类 — category path (Open311 service_name) [无条件共享; none]';
 COMMENT ON COLUMN shared.hotline_ticket_history.title IS '工单标题 — title [有条件共享; free_text]';
 COMMENT ON COLUMN shared.hotline_ticket_history.content IS '诉求内容 — what the caller said [有条件共享; free_text]';
 COMMENT ON COLUMN shared.hotline_ticket_history.caller_name IS '来电人姓名 — caller name [有条件共享; name]';

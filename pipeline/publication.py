@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from common.sources import GRID, HOTLINE, ROSTERS
+from common.sources import GRID, HOTLINE, OPEN311, ROSTERS
 from transforms import identifiers
 from transforms.address import parse_address
 from transforms.records import explode_children, flatten_grid, flatten_hotline, parse_records
@@ -188,6 +188,29 @@ def hotline_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
     return tickets, dispatches, summons
 
 
+def open311_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
+                  now: datetime) -> pd.DataFrame:
+    """Staged Open311 requests as hotline tickets (connectors.open311.normalise): received
+    and change times, status mapped to the nearest hotline status, service as category,
+    description as content, resolved_at for closed requests, and the divisions their
+    address names (GeoReport v2 has no division codes: `division_basis` says `address` or
+    `none`). Fields GeoReport v2 does not have (channel, type, urgency, caller, dispatches,
+    callback) stay null."""
+    from connectors.open311 import normalise
+
+    requests = normalise(pd.DataFrame({"raw": versions["record"].to_numpy()}))
+    none = pd.Series(np.nan, index=requests.index, dtype="str")
+    places = resolve_divisions(requests["address_text"], none, none, divisions)
+    return pd.DataFrame({
+        **{c: requests[c] for c in ("ticket_id", "received_at", "category_code", "category",
+                                    "content", "address_text", "lat", "lon", "status",
+                                    "resolved_at", "updated_at")},
+        **{c: places[c] for c in places.columns},
+        "dispatch_count": 0,
+        **_lineage(versions, OPEN311, run_id, now),
+    })
+
+
 def grid_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
                 now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(events, persons, units) of staged grid event versions, cleaned. An event's community
@@ -281,6 +304,17 @@ def publish_hotline(conn, divisions, run_id, now, full=False) -> dict:
     result = _publish_latest(conn, HOTLINE, versions, run_id, now, "shared.hotline_ticket",
                              "ticket_id", tickets, {"shared.hotline_dispatch": dispatches,
                                                     "shared.hotline_whistle_summons": summons})
+    return {"received": result.received, "changed": result.changed_count}
+
+
+def publish_open311(conn, divisions, run_id, now, full=False) -> dict:
+    """Open311 requests into `shared.hotline_ticket` beside the 12345 tickets, each row
+    with `source = open311.requests`."""
+    versions = staged_versions(conn, OPEN311, run_id, full)
+    if versions.empty:
+        return {"received": 0, "changed": 0}
+    result = _publish_latest(conn, OPEN311, versions, run_id, now, "shared.hotline_ticket",
+                             "ticket_id", open311_frame(versions, divisions, run_id, now), {})
     return {"received": result.received, "changed": result.changed_count}
 
 
@@ -409,6 +443,7 @@ def publish(config: dict, run_id: str, full: bool = False, engine: sa.Engine | N
     with engine.begin() as conn:
         summary = {
             HOTLINE: publish_hotline(conn, divisions, run_id, now, full),
+            OPEN311: publish_open311(conn, divisions, run_id, now, full),
             GRID: publish_grid(conn, divisions, run_id, now, full),
             ROSTERS: publish_rosters(conn, divisions, run_id, now, full),
             "resolved_links": link_resolved(conn),

@@ -12,6 +12,24 @@ import os
 import pytest
 import sqlalchemy as sa
 from db_support import drop_pg_database, new_pg_database, unavailable
+from hypothesis import HealthCheck, Phase, settings
+
+# Property tests (tests/test_contract_properties.py): `ci`, the default, draws a few
+# examples in a fixed order (derandomised: the same examples on every machine and run, so a
+# failure reproduces and `make test` stays fast). `deep` draws 100 with a fresh seed, for
+# hunting. Neither shrinks a failure: an example runs a connector
+# and a validation (about a second), and shrinking takes many minutes; the failing example
+# is printed as drawn. No deadline: an example's time varies with the machine's load. Each
+# example makes its own scratch folder, so the function-scoped fixtures the tests take (a
+# reference, a database URL) are safe to share between examples.
+_SHARED = {"deadline": None, "database": None,
+           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large]}
+_NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
+settings.register_profile("ci", max_examples=8, derandomize=True, phases=_NO_SHRINK,
+                          **_SHARED)
+settings.register_profile("deep", max_examples=100, phases=_NO_SHRINK, **_SHARED)
+settings.load_profile(os.environ.get("GOVSHARE_HYPOTHESIS_PROFILE", "ci"))
 
 MARIADB_ADMIN_URL = os.environ.get("GOVSHARE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 

@@ -1,8 +1,11 @@
 """Shared by the hotline tests: a tiny simulated city's version store, what a window must
-return according to the emitter's truth file, and the contract's validator."""
+return according to the emitter's truth file, the contract's validator, and a version
+store of hand-made tickets for the local server (`simulator.hotline_server.serve_hotline`)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,3 +57,20 @@ def validate_against_contract(response) -> None:
         _contract = OpenAPI.from_file_path(CONTRACT)
     _contract.validate_response(RequestsOpenAPIRequest(response.request),
                                 RequestsOpenAPIResponse(response))
+
+
+def write_version_store(path: Path, tickets: list[dict]) -> Path:
+    """A hotline version store (what simulator.hotline_server serves) holding `tickets`, each
+    as its JSON text, filed under its updated_at."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE versions (ticket_id TEXT, updated_at_utc INTEGER, body TEXT)")
+    conn.execute("CREATE INDEX v_order ON versions (updated_at_utc, ticket_id)")
+    rows = []
+    for ticket in tickets:
+        instant = pd.Timestamp(datetime.fromisoformat(ticket["updated_at"]))
+        rows.append((ticket["ticket_id"], int(instant.timestamp()),
+                     json.dumps(ticket, ensure_ascii=False)))
+    conn.executemany("INSERT INTO versions VALUES (?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return path

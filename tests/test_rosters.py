@@ -19,6 +19,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from workbooks import csv_bytes, xls_bytes, xlsx_bytes
 
 from connectors.base import Window
 from connectors.landing import RawLanding
@@ -50,32 +51,6 @@ PEOPLE = [
 ]
 NOV = Window(datetime(2026, 11, 1), datetime(2026, 12, 1))
 ROSTER_DIR = "rosters/150102001000/202611"
-
-
-def csv_bytes(rows: list[list], encoding: str = "utf-8-sig") -> bytes:
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\r\n").writerows(
-        [["" if v is None else v for v in row] for row in rows])
-    return text.getvalue().encode(encoding)
-
-
-def xlsx_bytes(sheets: dict[str, list[list]], merges: dict[str, list[str]] | None = None,
-               formats: dict[str, dict[str, str]] | None = None) -> bytes:
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
-    for name, rows in sheets.items():
-        ws = workbook.create_sheet(name)
-        for r, row in enumerate(rows, start=1):
-            for c, value in enumerate(row, start=1):
-                if value is not None:
-                    ws.cell(row=r, column=c, value=value)
-        for ref, fmt in (formats or {}).get(name, {}).items():
-            ws[ref].number_format = fmt
-        for ref in (merges or {}).get(name, []):
-            ws.merge_cells(ref)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def parse(data: bytes, name: str = "花名册.xlsx", **kwargs):
@@ -340,7 +315,7 @@ def test_unreadable_files_are_quarantined_and_the_rest_loads(tmp_path, state):
     report = RosterConnector({"root": str(root)}).extract(NOV, landing, state, "run-1")
     assert sorted((q.location.rsplit("/", 1)[1], q.reason) for q in report.quarantined) == [
         ("no-header.csv", "no header row found in any sheet"),
-        ("old.xls", "legacy binary .xls workbook (not supported: save as .xlsx)"),
+        ("old.xls", "corrupt .xls workbook: CalamineError"),
         ("protected.xlsx", "password-protected workbook"),
         ("random.xlsx", "corrupt workbook: not a workbook (no zip or OLE2 signature)"),
         ("scan.pdf", "unknown file format .pdf"),
@@ -361,6 +336,37 @@ def test_unreadable_files_are_quarantined_and_the_rest_loads(tmp_path, state):
             continue
         assert (landed_files / relative).read_bytes() == data
         assert state.file_manifest("rosters")[relative] == hashlib.sha256(data).hexdigest()
+
+
+def test_legacy_xls_roster_lands_as_its_cells_show(tmp_path, state):
+    """A real Excel 97-2003 (.xls, BIFF8) roster, made by xlwt: a merged title row above the
+    header, an ID number typed as a number (shown 1.50102E+17 and flagged), a typed date,
+    a community name merged down two rows, a character GBK cannot hold. It lands like the
+    same roster saved as .xlsx, not as an unreadable file."""
+    title = ["湖滨街道社区工作者花名册（2026年11月）"] + [None] * (len(HEADER) - 1)
+    first, second = list(PEOPLE[0]), list(PEOPLE[1])
+    first[1] = 150102198805031234  # typed into the cell as a number
+    first[11] = date(2015, 3, 1)
+    second[0], second[7] = "乌𪚥", None  # the community cell is covered by a merge
+    rows = [title, HEADER, first, second]
+    merges = {"团结社区": ["A1:N1", "H3:H4"]}
+    root = drop(tmp_path / "drop", {f"{ROSTER_DIR}/roster.xls": xls_bytes({"团结社区": rows},
+                                                                       merges)})
+    report = RosterConnector({"root": str(root)}).extract(NOV, RawLanding(tmp_path / "l"),
+                                                          state, "run-xls")
+    assert report.quarantined == []
+    landed = RawLanding(tmp_path / "l").read_records("rosters").sort_values("row_number")
+    assert landed["source_record_id"].tolist() == [f"{ROSTER_DIR}/roster.xls#团结社区!3",
+                                                   f"{ROSTER_DIR}/roster.xls#团结社区!4"]
+    assert landed["name"].tolist() == ["王伟", "乌𪚥"]
+    assert landed["id_number"].tolist() == ["1.50102E+17", PEOPLE[1][1]]
+    assert landed["hired_on"].tolist() == ["2015-03-01", PEOPLE[1][11]]
+    assert landed["community"].tolist() == ["团结社区", "团结社区"]
+    flags = [json.loads(f) for f in landed["cell_flags"]]
+    assert flags[0]["id_number"] == ["stored_as_number", "scientific_notation"]
+    assert flags[1]["community"] == ["merged_cell"]
+    assert report.notes["dropped_rows"] == [(f"{ROSTER_DIR}/roster.xls#团结社区!1",
+                                             "title row above the header")]
 
 
 def test_each_file_version_lands_once(tmp_path, state):

@@ -134,6 +134,25 @@ def roster_row(**changes) -> dict:
             "cell_flags": None, "raw": json.dumps({"A": "赵然睿"}, ensure_ascii=False)} | changes
 
 
+def open311_request(**changes) -> dict:
+    """A GeoReport v2 service request as the Boston sample in tests/data/real-311 has it."""
+    return _changed({
+        "service_request_id": "101004130437", "status": "closed",
+        "status_notes": "Case Closed. Resolved Removed", "service_name": "Needle Pickup",
+        "service_code": "Needle Pickup", "description": "Needle Pickup",
+        "agency_responsible": "GEN_", "requested_datetime": "2022-01-19T11:18:00-05:00",
+        "updated_datetime": "2022-01-19T11:42:16-05:00", "expected_datetime": None,
+        "address": "42 Cross St  Boston  MA  02113", "lat": 42.3634, "long": -71.0566}, changes)
+
+
+def _open311_landed(records: list[dict]) -> pd.DataFrame:
+    return landed(pd.DataFrame({
+        "service_request_id": [r.get("service_request_id") for r in records],
+        "requested_datetime": [r.get("requested_datetime") for r in records],
+        "updated_datetime": [r.get("updated_datetime") for r in records],
+        "raw": [json.dumps(r, ensure_ascii=False) for r in records]}), "service_request_id")
+
+
 def _changed(record: dict, changes: dict) -> dict:
     """`changes` keys are paths: 'caller__phone' sets record['caller']['phone']."""
     record = copy.deepcopy(record)
@@ -178,6 +197,7 @@ SOURCES = {
     "hotline.tickets": (ticket, "ticket_id", _hotline_landed),
     "grid.events": (event, "event_id", _grid_landed),
     "rosters": (roster_row, "source_record_id", None),
+    "open311.requests": (open311_request, "service_request_id", _open311_landed),
 }
 
 
@@ -349,11 +369,30 @@ BREAKERS = {
         "hired_on.format": [dict(hired_on="去年")],
         "phone.valid_phone": [dict(phone=PHONE_BAD)],
     },
+    "open311.requests": {
+        "service_request_id.present": [dict(service_request_id=None)],
+        "service_request_id.unique_per_version": [
+            dict(service_request_id="101004000001", description="甲"),
+            dict(service_request_id="101004000001", description="乙")],
+        "requested_datetime.present": [dict(requested_datetime=None)],
+        "requested_datetime.is_timestamp": [dict(requested_datetime="01/19/2022 11:18 AM")],
+        "updated_datetime.is_timestamp": [dict(updated_datetime="2022-01-19 11:42:16")],
+        "expected_datetime.is_timestamp": [dict(expected_datetime="next week")],
+        "status.present": [dict(status=None)],
+        "status.allowed": [dict(status="pending")],
+        "service_code.present": [dict(service_code=None)],
+        "service_name.present": [dict(service_name=None)],
+        "updated_datetime.after_requested": [
+            dict(updated_datetime="2022-01-18T09:00:00-05:00")],
+        "lat.range": [dict(lat=142.36)],
+        "long.range": [dict(long=-271.05)],
+    },
 }
 # Rules a single record cannot break without breaking the batch or a presence rule first:
 # each is proven by its own test below.
 NOT_ROW_RULES = {"hotline.tickets": {"ticket_id.schema", "updated_at.schema"},
-                 "grid.events": {"grid_code.schema", "updated_at.schema"}}
+                 "grid.events": {"grid_code.schema", "updated_at.schema"},
+                 "open311.requests": {"service_request_id.schema"}}
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
@@ -429,6 +468,8 @@ def _dirty_identifiers(source: str) -> dict:
         "hotline.tickets": dict(caller__phone="＋８６１３９０４７１２２３３",
                                 caller__id_number=ID.lower()),
         "grid.events": dict(persons__0__id_number=ID_DIRTY, units__0__uscc="91350100m000100y43"),
+        # GeoReport v2 has no identifiers to clean: its times in another valid form.
+        "open311.requests": dict(requested_datetime="2022-01-19T16:18:00Z"),
         "rosters": dict(id_number="'" + ID, phone="139-0471-2233"),
     }[source]
 
@@ -549,7 +590,9 @@ def test_simulated_city_noise_lands_where_the_noise_definitions_say(simulated):
                      & noise["kind"].isin(kinds)]
         return set(rows["source_record_id"])
 
-    outcomes = {s: validate_landed(s, landing.read_records(s), ref) for s in SOURCES}
+    # Every source the simulated city speaks (not Open311: its tests use real 311 records).
+    outcomes = {s: validate_landed(s, landing.read_records(s), ref) for s in SOURCES
+                if s in reports}
     for source, outcome in outcomes.items():
         assert not outcome.batch_failures, source
         # The simulator damages values in ways the pipeline can repair (full-width, spaces,

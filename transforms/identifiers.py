@@ -428,7 +428,9 @@ def normalize_phone(values: pd.Series, default_area_code: str = "0471") -> pd.Da
     n = len(values)
     array = _to_arrow(values)
     null = np.asarray(array.is_null())
-    dirty = _rows_with_other_bytes(array, b"0123456789")
+    # 0086 before a number is all digits, yet an international prefix to remove.
+    dirty = _rows_with_other_bytes(array, b"0123456789") | np.asarray(
+        pc.fill_null(pc.starts_with(array, "0086"), False))
     if dirty.any():
         subset = pc.utf8_normalize(array.filter(pa.array(dirty)), "NFKC")
         subset = _international_removed(pc.replace_substring_regex(

@@ -19,6 +19,8 @@ maps back to exactly one landed row, duplicates included.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,14 @@ GRID_FIELDS = (
     "deadline_at", "dispatched_dept_code", "closed_at", "hotline_ticket_id", "updated_at",
 )
 GRID_TIMESTAMPS = ("reported_at", "deadline_at", "closed_at", "updated_at")
+# Open311 GeoReport v2 service requests (open311.org, GeoReport/v2; README "12345 hotline").
+OPEN311_FIELDS = (
+    "service_request_id", "status", "status_notes", "service_name", "service_code",
+    "description", "agency_responsible", "service_notice", "requested_datetime",
+    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "media_url",
+    "token",
+)
+OPEN311_TIMESTAMPS = ("requested_datetime", "updated_datetime", "expected_datetime")
 
 
 def parse_records(raw: pd.Series) -> list[dict]:
@@ -99,6 +109,26 @@ def _nanosecond_times(values: pd.Series) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.clip(*_NS_EDGES).astype("datetime64[ns]")
+
+
+def local_times(values: pd.Series, zone: str) -> pd.Series:
+    """Times a source keeps as text (a department's VARCHAR change-time column) as naive
+    local times: ISO 8601 with `T` or a space, with or without seconds or fractions; a value
+    written with an offset is converted to `zone`. Unreadable text becomes NaT (validation
+    then names the rule it breaks). Per value: such columns are a legacy exception, and
+    one column may mix naive and offset forms, which no vectorised parser accepts."""
+    tz = ZoneInfo(zone)
+    parsed = []
+    for value in values.tolist():
+        try:
+            moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(tz).replace(tzinfo=None)
+        parsed.append(moment)
+    return pd.Series(pd.to_datetime(pd.Series(parsed, dtype=object)).to_numpy(
+        dtype="datetime64[us]"), index=values.index)
 
 
 def as_delivered_text(values: pd.Series) -> pd.Series:
@@ -201,7 +231,20 @@ def flatten_grid(landed: pd.DataFrame) -> pd.DataFrame:
     return _with_parsed_times(frame, GRID_TIMESTAMPS)
 
 
-FLATTENERS = {"hotline.tickets": flatten_hotline, "grid.events": flatten_grid}
+def flatten_open311(landed: pd.DataFrame) -> pd.DataFrame:
+    """Open311 requests as columns: every GeoReport v2 field as the text sent (a numeric
+    service_request_id as its digits), `lat` and `long` as numbers, the three times also
+    parsed (`<field>_ts`, UTC)."""
+    records = parse_records(landed["raw"])
+    frame = pd.DataFrame({name: _text_column([r.get(name) for r in records])
+                          for name in OPEN311_FIELDS})
+    frame["lat"] = _number_column([r.get("lat") for r in records])
+    frame["long"] = _number_column([r.get("long") for r in records])
+    return _with_parsed_times(frame, OPEN311_TIMESTAMPS)
+
+
+FLATTENERS = {"hotline.tickets": flatten_hotline, "grid.events": flatten_grid,
+              "open311.requests": flatten_open311}
 
 
 def checked_frame(source: str, landed: pd.DataFrame, time_columns=()) -> pd.DataFrame:
