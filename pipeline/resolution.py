@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from common.masking import mask_id
+from transforms.city import City, city_from_reference
 from transforms.resolution import engine as eng
 from transforms.resolution import golden, identity
 from transforms.resolution import mentions as mn
@@ -64,11 +65,11 @@ def _landed_until(conn: sa.Connection, sources, since) -> datetime | None:
 
 
 def _mentions(conn: sa.Connection, name: str, sources, since, until,
-              divisions: pd.DataFrame) -> pd.DataFrame:
+              divisions: pd.DataFrame, city: City) -> pd.DataFrame:
     """Mentions of the latest versions of the records landed in (since, until], built chunk by
     chunk as the warehouse streams them (a city's registers never sit in memory as JSON)."""
-    build = (lambda latest: mn.person_mentions(latest, divisions)) if name == "resident" \
-        else mn.unit_mentions
+    build = (lambda latest: mn.person_mentions(latest, divisions, city)) \
+        if name == "resident" else (lambda latest: mn.unit_mentions(latest, city))
     sql = mn.latest_sql({mn.STAGED_SOURCE[s] for s in sources}, since=since is not None)
     params = {"until": until} | ({"since": since} if since is not None else {})
     chunks = iter_frames(conn, sql, params) if until is not None else ()
@@ -193,8 +194,11 @@ def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run
 
 
 def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: str,
-                 full: bool = False, retrain: bool | None = None) -> dict:
-    """Resolve one kind (resident / unit) and publish it; returns counts."""
+                 full: bool = False, retrain: bool | None = None,
+                 city: City | None = None) -> dict:
+    """Resolve one kind (resident / unit) and publish it; returns counts. `city`: the
+    sources file's city over the reference (default: the divisions' city alone)."""
+    city = city or city_from_reference(divisions)
     mention_table, entity_table, shared_table, xref_table, history_table, sources = \
         _tables(name)
     id_col = f"{name}_id"
@@ -206,7 +210,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         since = state if incremental else None
         newest = _landed_until(conn, sources, since)
         landed_until = newest if newest is not None else state
-        scope = _mentions(conn, name, sources, since, newest, divisions)
+        scope = _mentions(conn, name, sources, since, newest, divisions, city)
         delta_count = len(scope)
         if incremental and len(scope):
             existing = _existing_scope(conn, name, scope, mention_table)
@@ -283,8 +287,9 @@ def resolve(config: dict, run_id: str, full: bool = False) -> dict:
 
     engine = open_warehouse(config.get("warehouse_url"))
     divisions = load_reference(config=config).divisions
+    city = city_from_reference(divisions, config.get("city"))
     try:
-        return {name: resolve_kind(engine, name, divisions, run_id, full=full)
+        return {name: resolve_kind(engine, name, divisions, run_id, full=full, city=city)
                 for name in ("resident", "unit")}
     finally:
         engine.dispose()

@@ -24,6 +24,8 @@ class CityProfile(BaseModel):
     name: str = Field(description="the city's official name, e.g. 呼和浩特市")
     short_name: str = Field(description="the name without 市, as in 呼和浩特分公司")
     abbreviation: str = Field(description="what people type for the city, e.g. 呼市")
+    aliases: dict[str, str] = Field(default_factory=dict, description="local abbreviations "
+                                    "of districts: alias -> official name (土左旗: 土默特左旗)")
     province: str = Field(description="official name of the province, e.g. 内蒙古自治区")
     province_short: str = Field(description="the province as names carry it, e.g. 内蒙古")
     division_root: str = Field(pattern=r"^\d{4}00$", description="the city's GB/T 2260 code")
@@ -88,9 +90,16 @@ class CityProfile(BaseModel):
     def county_names(self) -> tuple[str, ...]:
         return tuple(name for _, name in self.districts)
 
+    def sources_city(self) -> dict:
+        """The `city:` section of a sources file for this city (config/sources.example.yaml):
+        what the pipeline cannot read from the reference divisions."""
+        return {"division_root": self.division_root, "area_codes": [self.area_code],
+                "aliases": {self.abbreviation: self.name} | self.aliases}
+
 
 HOHHOT = CityProfile(
     key="hohhot", name="呼和浩特市", short_name="呼和浩特", abbreviation="呼市",
+    aliases={"土左旗": "土默特左旗", "和林县": "和林格尔县"},
     province="内蒙古自治区", province_short="内蒙古", division_root="150100", area_code="0471",
     mobile_blocks={"471": 0.42, "0471": 0.08}, centre=(40.82, 111.70),
     built_up_area=(40.78, 111.58, 0.12, 0.24),
@@ -161,6 +170,15 @@ GUANGZHOU = CityProfile(
 )
 
 PROFILES: dict[str, CityProfile] = {p.key: p for p in (HOHHOT, GUANGZHOU)}
+
+
+def simulated_city(sim_dir) -> CityProfile:
+    """The profile of the city simulated into `sim_dir` (its manifest names it)."""
+    import json
+    from pathlib import Path
+
+    manifest = json.loads((Path(sim_dir) / "manifest.json").read_text(encoding="utf-8"))
+    return profile(manifest.get("city"))
 
 
 def profile(key: str | CityProfile | None) -> CityProfile:

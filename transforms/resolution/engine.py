@@ -12,7 +12,7 @@ Clustering rules (why: precision first, and no chains through one weak link):
    exactly one record of the register (`register_source`: the enterprise register lists every
    unit) joins that record: an exact key that is unique in the register is rare enough to be
    decisive. A key shared by two registered units decides nothing (left to Splink). A branch
-   name the register does not hold (XX有限公司呼和浩特分公司 typed for XX有限公司) joins the
+   name the register does not hold (XX有限公司广州分公司 typed for XX有限公司) joins the
    registered unit its parent key names; a registered branch keeps its own key, so a
    branch and its parent stay apart;
 3. Splink pairs that each list an entity at most once (`one_per_dataset`), a
