@@ -112,6 +112,36 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
     return existing
 
 
+def _with_usage(conn: sa.Connection, name: str, scope: pd.DataFrame,
+                incremental: bool) -> pd.DataFrame:
+    """The scope with its usage counts (how many people use each phone, how many registered
+    units carry each name key), counted over every current mention: the scope's own and, in
+    an incremental run, the stored mentions of other records holding the same values. So the
+    counts, and the scores built on them, are those of a full run."""
+    kind = _kind(name)
+    if not incremental or scope.empty:
+        return eng.with_usage(kind, scope)
+    table = f"core.{_tables(name)[0].name}"
+    others = []
+    for value in dict.fromkeys(v for _, v, _, _ in kind.usage):
+        counted = [c for _, v, c, _ in kind.usage if v == value]
+        values = scope[[value]].dropna().drop_duplicates()
+        if values.empty:
+            continue
+        conn.exec_driver_sql("DROP TABLE IF EXISTS _usage_values")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE _usage_values AS SELECT {value} AS v "
+                             f"FROM {table} WHERE false")
+        bulk_insert(conn, values.set_axis(["v"], axis=1), "_usage_values")
+        columns = ", ".join(f"m.{c}" for c in dict.fromkeys(
+            ["source", "source_record_id", value, *counted]))
+        others.append(read_frame(conn, f"SELECT {columns} FROM {table} m "
+                                       f"JOIN _usage_values u ON m.{value} = u.v"))
+        conn.exec_driver_sql("DROP TABLE _usage_values")
+    population = pd.concat([scope, *others], ignore_index=True) \
+        .drop_duplicates(["source", "source_record_id"])  # the scope's version first
+    return eng.with_usage(kind, scope, population)
+
+
 def _stored(conn: sa.Connection, name: str, scope: pd.DataFrame) -> pd.DataFrame:
     """The stored rows of the scope's mentions, in the scope's order (nulls for mentions
     not stored yet)."""
@@ -226,6 +256,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         train = retrain if retrain is not None else not incremental
         # The warehouse streams rows in no fixed order; clustering breaks ties by position.
         scope = scope.sort_values(["source", "source_record_id"], ignore_index=True)
+        scope = _with_usage(conn, name, scope, incremental)
         xref, history, retired, touched, counts = _match(conn, name, scope, train, run_id, now)
         del scope
         # Entities a changed mention left or joined: recompute their golden records from all
