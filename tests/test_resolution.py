@@ -235,6 +235,18 @@ def test_the_same_name_in_the_same_community_links_without_a_credit_code():
     assert list(result["match_rule"][2:]) == ["exact_name_community"] * 2
 
 
+def test_the_registered_name_in_another_community_is_not_joined_on_the_name_alone():
+    units = _units([
+        [REGISTER, "广州市麟鼎通物业管理有限责任公司", "91440104MA3UQA2K5R", True],
+        ["organization.unit_reports", "广州市麟鼎通物业管理有限责任公司", None, False],
+        [WORKPLACE, "麟鼎通物业管理有限公司", None, False],  # no community: the name decides
+    ], communities=[GZ_A, GZ_B, None], city="guangzhou")
+    result = cluster(UNIT, units, _pairs())
+    labels = result["label"].to_numpy()
+    assert labels[1] != labels[0] and labels[2] == labels[0]
+    assert list(result["match_rule"]) == ["exact_uscc", "new_entity", "exact_name_key"]
+
+
 def test_a_credit_code_that_contradicts_keeps_the_same_name_apart():
     units = _units([
         [REGISTER, "广州市海珠区旺川超市", "92440105MA5A1B2C3D", True],

@@ -71,6 +71,9 @@ class EntityKind:
     # match_rule) tried in order for mentions without a valid identifier.
     register_source: str | None = None
     register_keys: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = ()
+    # A register join is refused where the mention and the register record are both placed
+    # (this column) and the places differ: a homonym of another community.
+    register_place: str | None = None
     # (count column, value column, counted column, only mentions of this source or None):
     # the number of distinct `counted` values among mentions holding each `value`.
     usage: tuple[tuple[str, str, str, str | None], ...] = ()
@@ -141,7 +144,8 @@ UNIT = EntityKind(
                    (("unit_name_key",), ("unit_name_key",), "exact_name_key"),
                    (("parent_name_key",), ("unit_name_key",), "registered_parent")),
     usage=(("name_holders", "unit_name_key", "source_record_id",
-            "market_regulation.enterprises"),), veto=_homonymous)
+            "market_regulation.enterprises"),), veto=_homonymous,
+    register_place="community_code")
 
 
 def with_usage(kind: EntityKind, mentions: pd.DataFrame,
@@ -448,6 +452,8 @@ def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters
         return joined
     register = (mentions["source"] == kind.register_source).to_numpy()
     done = valid | register
+    place = mentions[kind.register_place].to_numpy(dtype=object) \
+        if kind.register_place in mentions else np.full(len(mentions), None, dtype=object)
     for columns, register_columns, rule in kind.register_keys:
         if not set(columns + register_columns) <= set(mentions.columns):
             continue  # mentions that do not carry a key's parts (no community) skip its rule
@@ -460,6 +466,9 @@ def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters
         # A key the register holds (once or more) is decided here: no later, looser rule.
         present = wanted.isin(counts.index).to_numpy()
         for i in np.flatnonzero(~done & present & pd.notna(target)):
+            here, there = place[i], place[int(target[i])]
+            if pd.notna(here) and pd.notna(there) and here != there:
+                continue
             a, b = clusters.find(int(i)), clusters.find(int(target[i]))
             if a != b and not clusters.conflict(a, b):
                 clusters.union(a, b)
