@@ -4,7 +4,7 @@ each staged through the pipeline and resolved in full, scored against its ground
 records with strong evidence >= 0.995, units F1 >= 0.98), with per-source and per-noise-kind
 worst cases beside it. Usage:
     python benchmarks/bench_resolution_family.py [--scale small] [--seeds 1 2 3]
-        [--cities hohhot guangzhou] [--noise default] [--root DIR] [--label TEXT]
+        [--cities KEY ...] [--noise default] [--root DIR] [--label TEXT]
         [--no-record]
 `--root` keeps each staged city (DIR/<city>-<seed>/) for later runs, which then only
 resolve again (on a fresh copy of the staged warehouse)."""

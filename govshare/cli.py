@@ -108,7 +108,7 @@ def cmd_batch_release(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from simulator.profiles import PROFILES
+    from simulator.profiles import DEFAULT, PROFILES
 
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="generate a simulated city's sources and ground truth")
     sim.add_argument("--scale", choices=["tiny", "small", "district", "city"], default="tiny")
     sim.add_argument("--seed", type=int, default=42)
-    sim.add_argument("--city", choices=sorted(PROFILES), default="hohhot",
+    sim.add_argument("--city", choices=sorted(PROFILES), default=DEFAULT.key,
                      help="city profile (simulator/profiles.py, docs/cities.md)")
     sim.add_argument("--out", default="var/sim", help="output folder")
     sim.add_argument("--start", help="first simulated day, YYYY-MM-DD (default 2026-11-01)")
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["tiny", "small"], default="small")
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--city", choices=sorted(PROFILES), default="hohhot",
+    demo.add_argument("--city", choices=sorted(PROFILES), default=DEFAULT.key,
                       help="city profile (simulator/profiles.py, docs/cities.md)")
     demo.add_argument("--warehouse", choices=["duckdb", "postgres"], default="duckdb",
                       help="duckdb: a file in --home; postgres: the (empty) database named by "

@@ -111,7 +111,7 @@ def _warehouse_for_demo(warehouse: str, reset: bool) -> str | None:
 
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
              warehouse: str = "duckdb", reset_warehouse: bool = False,
-             city: str = "hohhot") -> int:
+             city: str | None = None) -> int:
     from govshare import airflow_local
     from simulator.delivery import deliver
     from simulator.hotline_server import serve_hotline
@@ -123,7 +123,7 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
         shutil.rmtree(home)
     sim_dir = home / "sim"
     began = time.perf_counter()
-    _step(f"1/4 simulating a {scale} city ({city}), seed {seed}, {days} days from {START} "
+    _step(f"1/4 simulating a {scale} city ({city or 'default profile'}), seed {seed}, {days} days from {START} "
           f"-> {sim_dir}")
     simulate(sim_dir, scale=scale, seed=seed, start=START, days=days, city=city,
              progress=lambda m: print(f"    {m}", flush=True))

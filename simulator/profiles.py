@@ -170,6 +170,7 @@ GUANGZHOU = CityProfile(
 )
 
 PROFILES: dict[str, CityProfile] = {p.key: p for p in (HOHHOT, GUANGZHOU)}
+DEFAULT = HOHHOT  # the simulator's original city
 
 
 def simulated_city(sim_dir) -> CityProfile:
@@ -186,7 +187,7 @@ def profile(key: str | CityProfile | None) -> CityProfile:
     if isinstance(key, CityProfile):
         return key
     if key is None:
-        return HOHHOT
+        return DEFAULT
     if key not in PROFILES:
         raise KeyError(f"no city profile {key!r}; known: {sorted(PROFILES)}")
     return PROFILES[key]

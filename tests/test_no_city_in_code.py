@@ -24,7 +24,8 @@ def pipeline_files() -> list[Path]:
     files = []
     for path in REPO.rglob("*"):
         relative = path.relative_to(REPO)
-        if relative.parts[0] in EXEMPT or not path.is_file():
+        if relative.parts[0] in EXEMPT or relative.parts[0].startswith(".") \
+                or not path.is_file():
             continue
         if path.suffix in CODE or path.name in ("Dockerfile", "Makefile"):
             if not any(parent in REFERENCE_DATA for parent in path.parents):
