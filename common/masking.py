@@ -16,7 +16,7 @@ gender faces 500 possible sequences and no check character to tell them apart. A
 them on both engines).
 
 `mask_text` finds ID numbers and phone numbers inside free text: full-width digits, one
-space, dash or dot between digits, and numbers glued to words ("Tel13904712233",
+space, dash or dot between digits, and numbers glued to words ("Tel13812345678",
 "身份证号150102…"); a number inside a longer run of digits is not one. Names cannot be found
 reliably in free text, so code must mask them with `mask_name` before they reach a message.
 USCCs identify units, not persons, and are left as they are.
@@ -50,7 +50,7 @@ _END = f"(?![{_DIGIT_CLASS}])(?![.．][{_DIGIT_CLASS}])"
 
 # 18-character ID (17 digits + digit or X), 15-digit legacy ID, mobile (optionally +86),
 # landline with area code. Alternatives are tried in this order at each position. A landline
-# written without a bracket or separator after its area code (04716961234) must not touch
+# written without a bracket or separator after its area code (02086961234) must not touch
 # letters: record keys such as R000000022883 would look like one.
 _PATTERN = re.compile(
     # The leading lookahead names the characters a match can start with, which lets the
@@ -88,7 +88,7 @@ def mask_id(id_number: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """'13904712233' -> '139****2233' (first 3 and last 4 digits kept; a +86 / 86 country
+    """'13812345678' -> '138****5678' (first 3 and last 4 digits kept; a +86 / 86 country
     code is not counted as the first digits)."""
     text = phone
     prefix = re.match(r"^\s*(?:[+＋]?[8８][6６][ \u3000-]?)(?=[1１])", text)

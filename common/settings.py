@@ -120,6 +120,34 @@ class ReferenceSettings(Settings):
     root: str = Field(description="folder of divisions.csv, grids.csv, departments.csv")
 
 
+class CitySettings(Settings):
+    """The city the pipeline serves (docs/cities.md). Its name and districts come from the
+    reference divisions (divisions.csv, level city / district); the province, the other cities
+    of the province and the districts' official names from GB/T 2260 by `division_root`."""
+
+    division_root: str | None = Field(None, pattern=r"^\d{4}00$", description="the city's "
+                                      "6-digit GB/T 2260 code (default: the code of the city "
+                                      "row of divisions.csv)")
+    name: str | None = Field(None, description="the city's official name (default: the city "
+                             "row of divisions.csv)")
+    area_codes: list[str] = Field(default_factory=list, description="telephone area codes; "
+                                  "a bare 7-8 digit number is taken to be in the first one "
+                                  "(none: it stays a bare local number)")
+    aliases: dict[str, str] = Field(default_factory=dict, description="local abbreviations of "
+                                    "the city and its districts: alias -> official name")
+    districts: list[str] = Field(default_factory=list, description="district names besides "
+                                 "those of divisions.csv and GB/T 2260")
+
+    @field_validator("area_codes")
+    @classmethod
+    def _area_codes(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not (code.isdigit() and code.startswith("0")
+                                               and 3 <= len(code) <= 4)]
+        if bad:
+            raise ValueError(f"area codes are 3-4 digits starting 0 (010, 020, 0755): {bad}")
+        return value
+
+
 class VolumeCheckSettings(Settings):
     """The batch volume rule: a batch far below the recent median is held."""
 
@@ -149,6 +177,8 @@ class PipelineSettings(Settings):
     data_docs_dir: str | None = Field(None, description="Great Expectations Data Docs "
                                       "(default $GOVSHARE_HOME/data_docs)")
     reference: ReferenceSettings | None = Field(None, description="reference tables")
+    city: CitySettings | None = Field(None, description="the city served (area codes, local "
+                                      "abbreviations)")
     volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")

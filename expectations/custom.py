@@ -72,7 +72,7 @@ class ColumnValuesValidChinesePhone(ColumnMapMetricProvider):
     condition_value_keys = ("kinds", "default_area_code")
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column, kinds=("mobile", "landline"), default_area_code="0471", **kwargs):
+    def _pandas(cls, column, kinds=("mobile", "landline"), default_area_code=None, **kwargs):
         checked = identifiers.normalize_phone(column, default_area_code=default_area_code)
         valid = checked["phone_ok"] & checked["phone_kind"].isin(list(kinds))
         return _as_bool(valid, column.index)
@@ -139,11 +139,11 @@ class ExpectColumnValuesToBeValidChinesePhone(ColumnMapExpectation):
     """Expect values to be Chinese mobile or landline numbers once normalised.
 
     `kinds` narrows the accepted kinds ('mobile', 'landline'); a bare 7-8 digit local number
-    counts as a landline in `default_area_code`.
+    counts as a landline (in `default_area_code`, the city's, when given).
     """
 
     kinds: list[str] = ["mobile", "landline"]
-    default_area_code: str = "0471"
+    default_area_code: str | None = None
 
     map_metric = "column_values.valid_chinese_phone"
     success_keys = ("kinds", "default_area_code", "mostly")

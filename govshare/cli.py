@@ -28,7 +28,7 @@ def cmd_simulate(args) -> int:
 
     simulate(args.out, scale=args.scale, seed=args.seed,
              start=date.fromisoformat(args.start) if args.start else None, days=args.days,
-             noise=_noise(args), departments_url=args.departments_url)
+             noise=_noise(args), departments_url=args.departments_url, city=args.city)
     print(f"simulated city written to {Path(args.out).resolve()}")
     return 0
 
@@ -37,7 +37,8 @@ def cmd_demo(args) -> int:
     from govshare.demo import run_demo
 
     return run_demo(home=Path(args.home), scale=args.scale, days=args.days, seed=args.seed,
-                    warehouse=args.warehouse, reset_warehouse=args.reset_warehouse)
+                    warehouse=args.warehouse, reset_warehouse=args.reset_warehouse,
+                    city=args.city)
 
 
 def cmd_explain(args) -> int:
@@ -107,6 +108,8 @@ def cmd_batch_release(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from simulator.profiles import DEFAULT, PROFILES
+
     parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="generate a simulated city's sources and ground truth")
     sim.add_argument("--scale", choices=["tiny", "small", "district", "city"], default="tiny")
     sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--city", choices=sorted(PROFILES), default=DEFAULT.key,
+                     help="city profile (simulator/profiles.py, docs/cities.md)")
     sim.add_argument("--out", default="var/sim", help="output folder")
     sim.add_argument("--start", help="first simulated day, YYYY-MM-DD (default 2026-11-01)")
     sim.add_argument("--days", type=int, help="simulated days (default: the scale's)")
@@ -134,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["tiny", "small"], default="small")
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--city", choices=sorted(PROFILES), default=DEFAULT.key,
+                      help="city profile (simulator/profiles.py, docs/cities.md)")
     demo.add_argument("--warehouse", choices=["duckdb", "postgres"], default="duckdb",
                       help="duckdb: a file in --home; postgres: the (empty) database named by "
                            "GOVSHARE_WAREHOUSE_URL")

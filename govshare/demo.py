@@ -26,12 +26,15 @@ def demo_sources(sim_dir: Path, home: Path, hotline_url: str,
                  warehouse_url: str | None = None) -> dict:
     """The sources file for the simulated city (the token comes from the environment); the
     warehouse is a DuckDB file in `home` unless `warehouse_url` names another."""
+    from simulator.profiles import simulated_city
+
     departments = f"duckdb:///{sim_dir / 'departments.duckdb'}"
     return {
         "warehouse_url": warehouse_url or f"duckdb:///{home / 'warehouse.duckdb'}",
         "landing_root": str(home / "landing"),
         "data_docs_dir": str(home / "data_docs"),
         "reference": {"root": str(sim_dir / "reference")},
+        "city": simulated_city(sim_dir).sources_city(),
         "departments": [
             {"table": "civil_affairs.residents", "key": "resident_no", "url": departments},
             {"table": "market_regulation.enterprises", "key": "entity_id", "url": departments},
@@ -108,7 +111,8 @@ def _warehouse_for_demo(warehouse: str, reset: bool) -> str | None:
 
 
 def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
-             warehouse: str = "duckdb", reset_warehouse: bool = False) -> int:
+             warehouse: str = "duckdb", reset_warehouse: bool = False,
+             city: str | None = None) -> int:
     from govshare import airflow_local
     from simulator.delivery import deliver
     from simulator.hotline_server import serve_hotline
@@ -120,8 +124,9 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
         shutil.rmtree(home)
     sim_dir = home / "sim"
     began = time.perf_counter()
-    _step(f"1/4 simulating a {scale} city, seed {seed}, {days} days from {START} -> {sim_dir}")
-    simulate(sim_dir, scale=scale, seed=seed, start=START, days=days,
+    _step(f"1/4 simulating a {scale} city ({city or 'default profile'}), seed {seed}, {days} days from {START} "
+          f"-> {sim_dir}")
+    simulate(sim_dir, scale=scale, seed=seed, start=START, days=days, city=city,
              progress=lambda m: print(f"    {m}", flush=True))
     _step(f"    simulated in {time.perf_counter() - began:.1f}s")
 

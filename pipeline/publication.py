@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from common.sources import GRID, HOTLINE, OPEN311, ROSTERS
 from transforms import identifiers
 from transforms.address import parse_address
+from transforms.city import City, city_from_reference
 from transforms.records import explode_children, flatten_grid, flatten_hotline, parse_records
 from warehouse.engine import bulk_insert, upsert
 from warehouse.scd2 import apply_scd2
@@ -74,8 +75,9 @@ def _clean_ids(values: pd.Series) -> pd.Series:
         .fillna(values.astype("str"))
 
 
-def _clean_phones(values: pd.Series) -> pd.Series:
-    normalised = identifiers.normalize_phone(values.reset_index(drop=True))["phone"]
+def _clean_phones(values: pd.Series, city: City | None) -> pd.Series:
+    normalised = identifiers.normalize_phone(values.reset_index(drop=True),
+                                             city.default_area_code if city else None)["phone"]
     return pd.Series(normalised.to_numpy(), index=values.index, dtype="str") \
         .fillna(values.astype("str"))
 
@@ -86,13 +88,13 @@ def _timestamps(values) -> pd.Series:
 
 
 def resolve_divisions(address: pd.Series, street: pd.Series, community: pd.Series,
-                      divisions: pd.DataFrame) -> pd.DataFrame:
+                      divisions: pd.DataFrame, city: City | None = None) -> pd.DataFrame:
     """district/street/community codes from the address where it names a community or
     contradicts the given codes, else the given codes where the reference knows them.
     Columns district_code, street_code, community_code, division_basis."""
     parents = divisions.set_index("code")["parent_code"]
     known = set(divisions["code"])
-    parsed = parse_address(address.fillna(""), divisions)
+    parsed = parse_address(address.fillna(""), divisions, city=city)
     given_community = community.where(community.isin(known))
     given_street = street.where(street.isin(known)).fillna(given_community.map(parents))
     by_address = parsed["community_code"].notna()
@@ -148,13 +150,14 @@ def _replace_children(conn: sa.Connection, table: str, parent_key: str,
 
 
 def hotline_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
-                   now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                   now: datetime, city: City | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(tickets, dispatches, whistle summons) of staged ticket versions, cleaned."""
     flat = flatten_hotline(pd.DataFrame({"raw": versions["record"].to_numpy()}))
     records = parse_records(versions["record"].reset_index(drop=True))
     whistles = [r.get("whistle") if isinstance(r.get("whistle"), dict) else {} for r in records]
     places = resolve_divisions(flat["address_text"], flat["street_code"],
-                               flat["community_code"], divisions)
+                               flat["community_code"], divisions, city)
     tickets = pd.DataFrame({
         "ticket_id": flat["ticket_id"],
         **{c: flat[c] for c in ("channel", "type", "urgency", "category_code", "category",
@@ -163,7 +166,7 @@ def hotline_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
                                 "callback_resolved", "callback_satisfaction",
                                 "related_grid_event_id", "dispatch_count")},
         "received_at": flat["received_at_ts"],
-        "caller_phone": _clean_phones(flat["caller_phone"]),
+        "caller_phone": _clean_phones(flat["caller_phone"], city),
         "caller_id_number": _clean_ids(flat["caller_id_number"]),
         **{c: places[c] for c in places.columns},
         "operator_street_code": flat["street_code"],
@@ -189,7 +192,7 @@ def hotline_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
 
 
 def open311_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
-                  now: datetime) -> pd.DataFrame:
+                  now: datetime, city: City | None = None) -> pd.DataFrame:
     """Staged Open311 requests as hotline tickets (connectors.open311.normalise): received
     and change times, status mapped to the nearest hotline status, service as category,
     description as content, resolved_at for closed requests, and the divisions their
@@ -200,7 +203,7 @@ def open311_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
 
     requests = normalise(pd.DataFrame({"raw": versions["record"].to_numpy()}))
     none = pd.Series(np.nan, index=requests.index, dtype="str")
-    places = resolve_divisions(requests["address_text"], none, none, divisions)
+    places = resolve_divisions(requests["address_text"], none, none, divisions, city)
     return pd.DataFrame({
         **{c: requests[c] for c in ("ticket_id", "received_at", "category_code", "category",
                                     "content", "address_text", "lat", "lon", "status",
@@ -212,14 +215,16 @@ def open311_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
 
 
 def grid_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
-                now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                now: datetime, city: City | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(events, persons, units) of staged grid event versions, cleaned. An event's community
     is its grid code's; the address decides only where the grid code is unknown."""
     flat = flatten_grid(pd.DataFrame({"raw": versions["record"].to_numpy()}))
     records = parse_records(versions["record"].reset_index(drop=True))
     places = resolve_divisions(flat["address_text"], pd.Series(np.nan, index=flat.index,
                                                                dtype="str"),
-                               pd.Series(np.nan, index=flat.index, dtype="str"), divisions)
+                               pd.Series(np.nan, index=flat.index, dtype="str"), divisions,
+                               city)
     parents = divisions.set_index("code")["parent_code"]
     from_grid = flat["grid_community_code"].where(
         flat["grid_community_code"].isin(set(divisions["code"])))
@@ -246,7 +251,7 @@ def grid_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
                         {"name": "name", "id_number": "id_number", "phone": "phone",
                          "role": "role"})
     persons["id_number"] = _clean_ids(persons["id_number"])
-    persons["phone"] = _clean_phones(persons["phone"])
+    persons["phone"] = _clean_phones(persons["phone"], city)
     persons["source_record_id"] = persons["event_id"] + "#" + persons["seq"].astype("str")
     units = _children(records, "units", flat["event_id"], hashes, "event_id",
                       {"name": "name", "uscc": "uscc", "role": "role"})
@@ -258,7 +263,7 @@ def grid_frames(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
 
 
 def worker_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
-                 now: datetime) -> pd.DataFrame:
+                 now: datetime, city: City | None = None) -> pd.DataFrame:
     """Roster rows as community workers; the roster's community name is resolved to its
     code within the roster's street."""
     rows = pd.DataFrame([json.loads(r) for r in versions["record"]], index=versions.index)
@@ -269,7 +274,7 @@ def worker_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
         rows[column] = rows[column].astype("str").where(rows[column].notna())
     street_names = divisions.set_index("code")["name"]
     places = parse_address(rows["street_code"].map(street_names).fillna("")
-                           + rows["community"].fillna(""), divisions)
+                           + rows["community"].fillna(""), divisions, city=city)
     in_street = places["street_code"] == rows["street_code"]
     return pd.DataFrame({
         "source_record_id": versions["source_record_id"],
@@ -278,7 +283,7 @@ def worker_frame(versions: pd.DataFrame, divisions: pd.DataFrame, run_id: str,
         "community_name": rows["community"], "name": rows["name"],
         "id_number": _clean_ids(rows["id_number"]), "gender": rows["gender"],
         "birth": rows["birth"], "post": rows["post"], "post_grade": rows["post_grade"],
-        "staff_no": rows["staff_no"], "phone": _clean_phones(rows["phone"]),
+        "staff_no": rows["staff_no"], "phone": _clean_phones(rows["phone"], city),
         "source": ROSTERS,
         "content_hash": versions["content_hash"], "run_id": run_id, "loaded_at": now,
     })
@@ -296,32 +301,32 @@ def _publish_latest(conn, source, versions, run_id, now, table, key, latest, chi
     return result
 
 
-def publish_hotline(conn, divisions, run_id, now, full=False) -> dict:
+def publish_hotline(conn, divisions, run_id, now, full=False, city=None) -> dict:
     versions = staged_versions(conn, HOTLINE, run_id, full)
     if versions.empty:
         return {"received": 0, "changed": 0}
-    tickets, dispatches, summons = hotline_frames(versions, divisions, run_id, now)
+    tickets, dispatches, summons = hotline_frames(versions, divisions, run_id, now, city)
     result = _publish_latest(conn, HOTLINE, versions, run_id, now, "shared.hotline_ticket",
                              "ticket_id", tickets, {"shared.hotline_dispatch": dispatches,
                                                     "shared.hotline_whistle_summons": summons})
     return {"received": result.received, "changed": result.changed_count}
 
 
-def publish_open311(conn, divisions, run_id, now, full=False) -> dict:
+def publish_open311(conn, divisions, run_id, now, full=False, city=None) -> dict:
     """Open311 requests into `shared.hotline_ticket` beside the 12345 tickets, each row
     with `source = open311.requests`."""
     versions = staged_versions(conn, OPEN311, run_id, full)
     if versions.empty:
         return {"received": 0, "changed": 0}
     result = _publish_latest(conn, OPEN311, versions, run_id, now, "shared.hotline_ticket",
-                             "ticket_id", open311_frame(versions, divisions, run_id, now), {})
+                             "ticket_id", open311_frame(versions, divisions, run_id, now, city), {})
     return {"received": result.received, "changed": result.changed_count}
 
 
-def publish_grid(conn, divisions, run_id, now, full=False) -> dict:
+def publish_grid(conn, divisions, run_id, now, full=False, city=None) -> dict:
     versions = staged_versions(conn, GRID, run_id, full)
     if not versions.empty:
-        events, persons, units = grid_frames(versions, divisions, run_id, now)
+        events, persons, units = grid_frames(versions, divisions, run_id, now, city)
         result = _publish_latest(conn, GRID, versions, run_id, now, "shared.grid_event",
                                  "event_id", events, {"shared.grid_event_person": persons,
                                                       "shared.grid_event_unit": units})
@@ -373,14 +378,14 @@ def _drop_removed_rows(conn: sa.Connection, files: pd.Series, kept: pd.Series) -
     return removed
 
 
-def publish_rosters(conn, divisions, run_id, now, full=False) -> dict:
+def publish_rosters(conn, divisions, run_id, now, full=False, city=None) -> dict:
     """The newest roster month of each street replaces that street's earlier months; a late
     roster of an older month changes nothing; a corrected file replaces its earlier version
     (rows it no longer has leave the table)."""
     versions = staged_versions(conn, ROSTERS, run_id, full)
     if versions.empty:
         return {"received": 0, "changed": 0, "left": 0}
-    workers = worker_frame(versions, divisions, run_id, now)
+    workers = worker_frame(versions, divisions, run_id, now, city)
     workers, files = _newest_file_versions(versions, workers)
     workers = workers[workers["street_code"].notna() & workers["roster_month"].notna()]
     current = pd.DataFrame(conn.exec_driver_sql(
@@ -439,13 +444,14 @@ def publish(config: dict, run_id: str, full: bool = False, engine: sa.Engine | N
     if engine is None:
         engine = open_warehouse(config.get("warehouse_url"))
     divisions = load_reference(config=config).divisions
+    city = city_from_reference(divisions, config.get("city"))
     now = datetime.now(UTC)
     with engine.begin() as conn:
         summary = {
-            HOTLINE: publish_hotline(conn, divisions, run_id, now, full),
-            OPEN311: publish_open311(conn, divisions, run_id, now, full),
-            GRID: publish_grid(conn, divisions, run_id, now, full),
-            ROSTERS: publish_rosters(conn, divisions, run_id, now, full),
+            HOTLINE: publish_hotline(conn, divisions, run_id, now, full, city),
+            OPEN311: publish_open311(conn, divisions, run_id, now, full, city),
+            GRID: publish_grid(conn, divisions, run_id, now, full, city),
+            ROSTERS: publish_rosters(conn, divisions, run_id, now, full, city),
             "resolved_links": link_resolved(conn),
         }
     log.info("published: %s", summary)

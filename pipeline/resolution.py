@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from common.masking import mask_id
+from transforms.city import City, city_from_reference
 from transforms.resolution import engine as eng
 from transforms.resolution import golden, identity
 from transforms.resolution import mentions as mn
@@ -64,11 +65,11 @@ def _landed_until(conn: sa.Connection, sources, since) -> datetime | None:
 
 
 def _mentions(conn: sa.Connection, name: str, sources, since, until,
-              divisions: pd.DataFrame) -> pd.DataFrame:
+              divisions: pd.DataFrame, city: City) -> pd.DataFrame:
     """Mentions of the latest versions of the records landed in (since, until], built chunk by
     chunk as the warehouse streams them (a city's registers never sit in memory as JSON)."""
-    build = (lambda latest: mn.person_mentions(latest, divisions)) if name == "resident" \
-        else mn.unit_mentions
+    build = (lambda latest: mn.person_mentions(latest, divisions, city)) \
+        if name == "resident" else (lambda latest: mn.unit_mentions(latest, city))
     sql = mn.latest_sql({mn.STAGED_SOURCE[s] for s in sources}, since=since is not None)
     params = {"until": until} | ({"since": since} if since is not None else {})
     chunks = iter_frames(conn, sql, params) if until is not None else ()
@@ -109,6 +110,36 @@ def _existing_scope(conn: sa.Connection, name: str, delta: pd.DataFrame,
                                 f"m.{id_col} = s.id")
     conn.exec_driver_sql("DROP TABLE _scope_ids")
     return existing
+
+
+def _with_usage(conn: sa.Connection, name: str, scope: pd.DataFrame,
+                incremental: bool) -> pd.DataFrame:
+    """The scope with its usage counts (how many people use each phone, how many registered
+    units carry each name key), counted over every current mention: the scope's own and, in
+    an incremental run, the stored mentions of other records holding the same values. So the
+    counts, and the scores built on them, are those of a full run."""
+    kind = _kind(name)
+    if not incremental or scope.empty:
+        return eng.with_usage(kind, scope)
+    table = f"core.{_tables(name)[0].name}"
+    others = []
+    for value in dict.fromkeys(v for _, v, _, _ in kind.usage):
+        counted = [c for _, v, c, _ in kind.usage if v == value]
+        values = scope[[value]].dropna().drop_duplicates()
+        if values.empty:
+            continue
+        conn.exec_driver_sql("DROP TABLE IF EXISTS _usage_values")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE _usage_values AS SELECT {value} AS v "
+                             f"FROM {table} WHERE false")
+        bulk_insert(conn, values.set_axis(["v"], axis=1), "_usage_values")
+        columns = ", ".join(f"m.{c}" for c in dict.fromkeys(
+            ["source", "source_record_id", value, *counted]))
+        others.append(read_frame(conn, f"SELECT {columns} FROM {table} m "
+                                       f"JOIN _usage_values u ON m.{value} = u.v"))
+        conn.exec_driver_sql("DROP TABLE _usage_values")
+    population = pd.concat([scope, *others], ignore_index=True) \
+        .drop_duplicates(["source", "source_record_id"])  # the scope's version first
+    return eng.with_usage(kind, scope, population)
 
 
 def _stored(conn: sa.Connection, name: str, scope: pd.DataFrame) -> pd.DataFrame:
@@ -193,8 +224,11 @@ def _match(conn: sa.Connection, name: str, scope: pd.DataFrame, train: bool, run
 
 
 def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: str,
-                 full: bool = False, retrain: bool | None = None) -> dict:
-    """Resolve one kind (resident / unit) and publish it; returns counts."""
+                 full: bool = False, retrain: bool | None = None,
+                 city: City | None = None) -> dict:
+    """Resolve one kind (resident / unit) and publish it; returns counts. `city`: the
+    sources file's city over the reference (default: the divisions' city alone)."""
+    city = city or city_from_reference(divisions)
     mention_table, entity_table, shared_table, xref_table, history_table, sources = \
         _tables(name)
     id_col = f"{name}_id"
@@ -206,7 +240,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         since = state if incremental else None
         newest = _landed_until(conn, sources, since)
         landed_until = newest if newest is not None else state
-        scope = _mentions(conn, name, sources, since, newest, divisions)
+        scope = _mentions(conn, name, sources, since, newest, divisions, city)
         delta_count = len(scope)
         if incremental and len(scope):
             existing = _existing_scope(conn, name, scope, mention_table)
@@ -222,6 +256,7 @@ def resolve_kind(engine: sa.Engine, name: str, divisions: pd.DataFrame, run_id: 
         train = retrain if retrain is not None else not incremental
         # The warehouse streams rows in no fixed order; clustering breaks ties by position.
         scope = scope.sort_values(["source", "source_record_id"], ignore_index=True)
+        scope = _with_usage(conn, name, scope, incremental)
         xref, history, retired, touched, counts = _match(conn, name, scope, train, run_id, now)
         del scope
         # Entities a changed mention left or joined: recompute their golden records from all
@@ -283,8 +318,9 @@ def resolve(config: dict, run_id: str, full: bool = False) -> dict:
 
     engine = open_warehouse(config.get("warehouse_url"))
     divisions = load_reference(config=config).divisions
+    city = city_from_reference(divisions, config.get("city"))
     try:
-        return {name: resolve_kind(engine, name, divisions, run_id, full=full)
+        return {name: resolve_kind(engine, name, divisions, run_id, full=full, city=city)
                 for name in ("resident", "unit")}
     finally:
         engine.dispose()

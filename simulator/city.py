@@ -14,37 +14,16 @@ import pandas as pd
 from simulator import identity
 from simulator.model import SCALES, City, Scale
 from simulator.noise import NoiseRates
+from simulator.profiles import HOHHOT, CityProfile
+from simulator.profiles import profile as city_profile
 
-CITY_CODE = "150100000000"
-CITY_NAME = "呼和浩特市"
-
-# Hohhot's four urban districts first, then its counties/banners (used at larger scales).
-DISTRICTS = [
-    ("150102", "新城区"), ("150103", "回民区"), ("150104", "玉泉区"), ("150105", "赛罕区"),
-    ("150121", "土默特左旗"), ("150122", "托克托县"), ("150123", "和林格尔县"),
-    ("150124", "清水河县"), ("150125", "武川县"),
-]
-STREET_STEMS = [
-    "海拉尔东路", "锡林北路", "中山东路", "东街", "西街", "东风路", "迎新路", "成吉思汗大街",
-    "丁香路", "保合少", "光明路", "新华西路", "通道街", "攸攸板", "钢铁路", "环河街",
-    "小召前街", "长和廊", "兴隆巷", "昭君路", "大学东路", "人民路", "乌兰察布东路", "敕勒川路",
-    "金桥", "巴彦", "鄂尔多斯大街", "腾飞路", "呼伦贝尔南路", "桥靠", "海东路", "察素齐",
-]
-COMMUNITY_STEMS = [
-    "团结", "和平", "幸福", "光明", "新华", "友谊", "育才", "康乐", "春华", "丰泽", "富丽",
-    "惠民", "东站", "青城", "草原", "阳光", "锦绣", "曙光", "朝阳", "钢铁", "金隅", "明泽",
-    "南茶坊", "大召", "五塔", "苏虎", "滨河", "北垣", "通达", "安泰", "昭乌达", "如意",
-]
+# The city's own names, divisions and utilities come from its profile (simulator/profiles.py).
 COMPOUND_SUFFIXES = ["小区", "花园", "家园", "苑", "新村", "公寓", "嘉园", "里"]
 CITY_DEPARTMENTS = [
     ("CG01", "市城市管理综合执法局"), ("ZJ01", "市住房和城乡建设局"), ("SJ01", "市市场监督管理局"),
     ("GA01", "市公安局"), ("MZ01", "市民政局"), ("RS01", "市人力资源和社会保障局"),
     ("WJ01", "市卫生健康委员会"), ("JY01", "市教育局"), ("JT01", "市交通运输局"),
     ("HJ01", "市生态环境局"), ("YJ01", "市应急管理局"),
-]
-UTILITIES = [
-    ("RL01", "呼和浩特市热力有限责任公司"), ("GS01", "呼和浩特首创春华水务有限责任公司"),
-    ("GD01", "国网呼和浩特供电公司"), ("RQ01", "呼和浩特中燃城市燃气发展有限公司"),
 ]
 ENTITY_TYPES = ["有限责任公司", "个体工商户", "股份有限公司", "农民专业合作社", "分公司",
                 "事业单位", "社会组织"]
@@ -75,34 +54,38 @@ def _rng(seed: int, part: str) -> np.random.Generator:
     return np.random.default_rng([seed, _STREAM[part]])
 
 
-def _layout(scale: Scale) -> tuple[int, int, int]:
-    """(districts, streets per district, communities per street) for ~3,000 per community
-    at tiny/small and ~6,000 at city scale (Hohhot's urban communities are 3k–10k)."""
+def _layout(scale: Scale, profile: CityProfile) -> tuple[int, int, int]:
+    """(districts, streets per district, communities per street): the profile's for the
+    scale, else ~3,000 per community at tiny/small and ~6,000 at city scale (Hohhot's urban
+    communities are 3k–10k)."""
+    if scale.name in profile.layout:
+        return profile.layout[scale.name]
     if scale.residents <= 5_000:
         return 2, 2, 2
     if scale.residents <= 100_000:
         return 4, 3, 3
     communities = scale.residents // 6_000
-    districts = len(DISTRICTS)
+    districts = len(profile.districts)
     streets = max(2, round(communities / districts / 9))
     return districts, streets, max(2, communities // (districts * streets))
 
 
-def build_divisions(seed: int, scale: Scale) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_divisions(seed: int, scale: Scale, profile: CityProfile = HOHHOT
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Divisions (city → district → street → community) and grids."""
     rng = _rng(seed, "divisions")
-    n_districts, n_streets, n_communities = _layout(scale)
-    rows = [(CITY_CODE, CITY_NAME, "city", None)]
+    n_districts, n_streets, n_communities = _layout(scale, profile)
+    rows = [(profile.city_code, profile.name, "city", None)]
     grids = []
-    for d_code, d_name in DISTRICTS[:n_districts]:
-        rows.append((f"{d_code}000000", d_name, "district", CITY_CODE))
-        street_names = rng.permutation(STREET_STEMS)
+    for d_code, d_name in profile.districts[:n_districts]:
+        rows.append((f"{d_code}000000", d_name, "district", profile.city_code))
+        street_names = rng.permutation(profile.street_stems)
         for s in range(n_streets):
             s_code = f"{d_code}{s + 1:03d}000"
             stem = street_names[s % len(street_names)]
             s_name = f"{stem}街道" if s < len(street_names) else f"{stem}第{s // len(street_names) + 1}街道"
             rows.append((s_code, s_name, "street", f"{d_code}000000"))
-            community_names = rng.permutation(COMMUNITY_STEMS)
+            community_names = rng.permutation(profile.community_stems)
             for c in range(n_communities):
                 c_code = f"{s_code[:9]}{c + 1:03d}"
                 stem = community_names[c % len(community_names)]
@@ -116,7 +99,7 @@ def build_divisions(seed: int, scale: Scale) -> tuple[pd.DataFrame, pd.DataFrame
     return divisions, grid_frame
 
 
-def build_departments(divisions: pd.DataFrame) -> pd.DataFrame:
+def build_departments(divisions: pd.DataFrame, profile: CityProfile = HOHHOT) -> pd.DataFrame:
     rows = [(code, name, "city_department") for code, name in CITY_DEPARTMENTS]
     for _, d in divisions[divisions["level"] == "district"].iterrows():
         for short, what in (("CG", "城市管理综合执法局"), ("ZJ", "住房和城乡建设局"),
@@ -124,7 +107,7 @@ def build_departments(divisions: pd.DataFrame) -> pd.DataFrame:
             rows.append((f"Q{short}{d['code'][:6]}", f"{d['name']}{what}", "district_department"))
     for _, s in divisions[divisions["level"] == "street"].iterrows():
         rows.append((f"JD{s['code'][:9]}", f"{s['name']}办事处", "street_office"))
-    rows += [(code, name, "utility") for code, name in UTILITIES]
+    rows += [(code, name, "utility") for code, name in profile.utilities]
     return pd.DataFrame(rows, columns=["dept_code", "name", "kind"])
 
 
@@ -139,7 +122,8 @@ def build_service_centers(divisions: pd.DataFrame) -> pd.DataFrame:
     return centers[["center_code", "name", "level", "division_code"]].reset_index(drop=True)
 
 
-def build_compounds(seed: int, divisions: pd.DataFrame) -> pd.DataFrame:
+def build_compounds(seed: int, divisions: pd.DataFrame, profile: CityProfile = HOHHOT
+                    ) -> pd.DataFrame:
     rng = _rng(seed, "compounds")
     names = divisions.set_index("code")["name"]
     parents = divisions.set_index("code")["parent_code"]
@@ -147,7 +131,7 @@ def build_compounds(seed: int, divisions: pd.DataFrame) -> pd.DataFrame:
     for c_code in divisions.loc[divisions["level"] == "community", "code"]:
         street = parents[c_code]
         district = parents[street]
-        stems = rng.permutation(COMMUNITY_STEMS)
+        stems = rng.permutation(profile.community_stems)
         prefix = f"{names[district]}{names[street]}{names[c_code]}"
         for k in range(int(rng.integers(3, 9))):
             name = f"{stems[k]}{COMPOUND_SUFFIXES[int(rng.integers(len(COMPOUND_SUFFIXES)))]}"
@@ -163,12 +147,12 @@ def _random_dates(rng: np.random.Generator, years: np.ndarray) -> np.ndarray:
 
 
 def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
-                  divisions: pd.DataFrame) -> pd.DataFrame:
+                  divisions: pd.DataFrame, profile: CityProfile = HOHHOT) -> pd.DataFrame:
     """Residents grouped into households that share an address."""
     rng = _rng(seed, "persons")
     n = scale.residents
-    # Household sizes 1..5 (China's average is about 2.6 people).
-    sizes = rng.choice([1, 2, 3, 4, 5], p=[0.22, 0.30, 0.26, 0.15, 0.07], size=n // 2)
+    shares = profile.household_sizes
+    sizes = rng.choice(np.arange(1, len(shares) + 1), p=shares, size=n // 2)
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
     sizes[-1] -= sizes.sum() - n
     sizes = sizes[sizes > 0]
@@ -202,12 +186,12 @@ def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
         [is_head, is_spouse, is_parent & female, is_parent, is_child & female],
         ["户主", "配偶", "母亲", "父亲", "女"], default="子")
 
-    ethnicity = np.repeat(identity.ethnicities(rng, n_households), sizes)
-    names = identity.person_names(rng, ethnicity, female, birth_years=year)
+    ethnicity = np.repeat(identity.ethnicities(rng, n_households, profile), sizes)
+    names = identity.person_names(rng, ethnicity, female, birth_years=year, profile=profile)
     # Han children usually carry the male head's surname (single-character surnames only:
     # the rare compound ones, 欧阳 and the like, are left as drawn).
     head_name = np.repeat(names[np.cumsum(sizes) - sizes], sizes)
-    compound = np.array([s for s in identity.HAN_SURNAMES[0] if len(s) > 1])
+    compound = np.array([s for s in identity.han_surnames(profile)[0] if len(s) > 1])
     head_compound = np.isin(pd.Series(head_name, dtype="str").str[:2].to_numpy(), compound)
     inherit = is_child & (ethnicity == "汉族") & ~head_female & ~head_compound
     inherited = (pd.Series(head_name, dtype="str").str[0]
@@ -216,8 +200,8 @@ def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
 
     community = compounds["community_code"].to_numpy()[compound_idx]
     home_area = np.repeat(np.array([c[:6] for c in community]), sizes)
-    elsewhere = rng.random(n) < 0.2
-    other_areas = np.array([a for a in identity.AREA_CODES if not a.startswith("1501")])
+    elsewhere = rng.random(n) < profile.born_elsewhere
+    other_areas = np.array(profile.birthplaces_elsewhere)
     area = np.where(elsewhere, rng.choice(other_areas, n), home_area)
     ids = identity.resident_ids(rng, area, birth.astype("datetime64[D]"), female)
 
@@ -226,12 +210,13 @@ def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
     phone_kind = np.where(age < 14, "none", phone_kind)
     phones = np.full(n, None, dtype=object)
     mobile_mask = phone_kind == "mobile"
-    phones[mobile_mask] = identity.mobiles(rng, int(mobile_mask.sum()))
+    phones[mobile_mask] = identity.mobiles(rng, int(mobile_mask.sum()), profile)
     landline_mask = phone_kind == "landline"
-    phones[landline_mask] = identity.landlines(rng, int(landline_mask.sum()))
+    phones[landline_mask] = identity.landlines(rng, int(landline_mask.sum()), profile)
     # Some elderly members give the head's phone: a shared number is normal in a household.
     head_phone = np.repeat(phones[np.cumsum(sizes) - sizes], sizes)
-    share = (~is_head) & (age >= 70) & (rng.random(n) < 0.4) & (head_phone != None)  # noqa: E711
+    share = (~is_head) & (age >= profile.phone_sharing_age) & \
+        (rng.random(n) < profile.phone_sharing) & (head_phone != None)  # noqa: E711
     phones[share] = head_phone[share]
 
     prefix = compounds["address_prefix"].to_numpy()[compound_idx]
@@ -263,14 +248,15 @@ def build_persons(seed: int, scale: Scale, start: date, compounds: pd.DataFrame,
         "address": address,
         "registered_address": registered_address,
         "status": status,
-        "in_register": rng.random(n) < 0.93,
+        "in_register": rng.random(n) < profile.in_register,
         "hotline_propensity": propensity,
     })
     return persons
 
 
 def build_units(seed: int, scale: Scale, start: date, persons: pd.DataFrame,
-                compounds: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFrame:
+                compounds: pd.DataFrame, divisions: pd.DataFrame,
+                profile: CityProfile = HOHHOT) -> pd.DataFrame:
     rng = _rng(seed, "units")
     n = scale.units
     entity_type = rng.choice(ENTITY_TYPES, p=ENTITY_WEIGHTS, size=n)
@@ -280,7 +266,15 @@ def build_units(seed: int, scale: Scale, start: date, persons: pd.DataFrame,
     community = compounds["community_code"].to_numpy()[compound_idx]
     district_names = divisions.set_index("code")["name"]
     district = np.array([district_names[c[:6] + "000000"] for c in community])
-    registered, short = identity.unit_names(rng, entity_type, industry, district)
+    registered, short = identity.unit_names(rng, entity_type, industry, district, profile)
+    if profile.homonymous_units > 0:
+        # Some units carry a name another unit already has (small businesses in other
+        # districts, a closed firm's name taken again); drawn from a stream of its own so
+        # that the rest of the units stay as they were.
+        same = np.random.default_rng([seed, _STREAM["units"], 1])
+        copies = np.flatnonzero(same.random(n) < profile.homonymous_units)
+        originals = same.integers(0, n, len(copies))
+        registered[copies], short[copies] = registered[originals], short[originals]
     established_year = rng.integers(1990, start.year + 1, n)
     established = _random_dates(rng, established_year)
     usccs = identity.usccs(rng, np.array([c[:6] for c in community]), entity_type)
@@ -293,7 +287,8 @@ def build_units(seed: int, scale: Scale, start: date, persons: pd.DataFrame,
     address = compounds["address_prefix"].to_numpy()[compound_idx] + \
         pd.Series(building).astype("str").to_numpy() + "号楼底商" + \
         pd.Series(rng.integers(1, 40, n)).astype("str").to_numpy() + "号"
-    phones = np.where(rng.random(n) < 0.5, identity.landlines(rng, n), identity.mobiles(rng, n))
+    phones = np.where(rng.random(n) < 0.5, identity.landlines(rng, n, profile),
+                      identity.mobiles(rng, n, profile))
     is_branch = entity_type == "分公司"
     parents = np.flatnonzero(np.isin(entity_type, ["有限责任公司", "股份有限公司"]))
     parent_idx = rng.choice(parents, n) if len(parents) else np.zeros(n, dtype=int)
@@ -395,17 +390,21 @@ def build_party_members(seed: int, start: date, persons: pd.DataFrame, units: pd
 
 
 def build_city(seed: int, scale: str | Scale = "tiny", start: date | None = None,
-               days: int | None = None, noise: NoiseRates | None = None) -> City:
+               days: int | None = None, noise: NoiseRates | None = None,
+               city: str | CityProfile | None = None) -> City:
+    """The true state of the city `city` (a profile or its key; default hohhot)."""
     scale = SCALES[scale] if isinstance(scale, str) else scale
+    profile = city_profile(city)
     start = start or date(2026, 11, 1)
-    divisions, grids = build_divisions(seed, scale)
-    compounds = build_compounds(seed, divisions)
-    persons = build_persons(seed, scale, start, compounds, divisions)
-    units = build_units(seed, scale, start, persons, compounds, divisions)
+    divisions, grids = build_divisions(seed, scale, profile)
+    compounds = build_compounds(seed, divisions, profile)
+    persons = build_persons(seed, scale, start, compounds, divisions, profile)
+    units = build_units(seed, scale, start, persons, compounds, divisions, profile)
     return City(
         seed=seed, scale=scale, start=start, days=days or scale.days,
-        noise=noise or NoiseRates(),
-        divisions=divisions, grids=grids, departments=build_departments(divisions),
+        noise=noise or NoiseRates(), profile=profile,
+        divisions=divisions, grids=grids,
+        departments=build_departments(divisions, profile),
         service_centers=build_service_centers(divisions), compounds=compounds,
         persons=persons, units=units,
         workers=build_workers(seed, start, persons, grids, divisions),

@@ -80,11 +80,13 @@ def _timestamps(rng: np.random.Generator, created, start: datetime, days: int,
     return np.where(changed, in_period, stamps)
 
 
-def _as_typed(rng: np.random.Generator, names: pd.Series, share: float) -> pd.Series:
+def _as_typed(rng: np.random.Generator, names: pd.Series, share: float,
+              city: City) -> pd.Series:
     """Unit names as people type them: a share differs from the registered name."""
     names = pd.Series(names.to_numpy(), dtype=object)
     typed = names.notna() & (rng.random(len(names)) < share)
-    names[typed] = [identity.unit_name_variant(name, rng) for name in names[typed]]
+    names[typed] = [identity.unit_name_variant(name, rng, city.profile)
+                    for name in names[typed]]
     return names
 
 
@@ -157,7 +159,7 @@ def build_tables(city: City, noiser: Noiser, rng: np.random.Generator) -> dict[s
     who = persons.loc[pm["person_key"]]
     workplace = units.reindex(pm["workplace_unit_key"])
     typed_workplace = noiser.apply("organization.party_members", "workplace_name", mkeys,
-                                   _as_typed(rng, workplace["name"], 0.6), ["full_width"])
+                                   _as_typed(rng, workplace["name"], 0.6, city), ["full_width"])
     has_uscc = rng.random(k) < 0.6
     party_df = pd.DataFrame({
         "member_no": mkeys,
@@ -191,7 +193,7 @@ def build_tables(city: City, noiser: Noiser, rng: np.random.Generator) -> dict[s
     reports_df = pd.DataFrame({
         "report_id": rkeys,
         "unit_name": noiser.apply("organization.unit_reports", "unit_name", rkeys,
-                                  _as_typed(rng, rep_units["name"], 0.5), ["full_width"]),
+                                  _as_typed(rng, rep_units["name"], 0.5, city), ["full_width"]),
         "unit_uscc": np.where(rng.random(r) < 0.7, rep_units["uscc"], None),
         "community_code": rep_units["community_code"],
         "reported_on": reported_on.date,

@@ -161,9 +161,10 @@ class _Reference:
         compounds = city.compounds.reset_index(drop=True)
         self.compounds = compounds
         n_compounds = len(compounds)
-        # Hohhot's built-up area: about 40.78–40.90 N, 111.58–111.82 E.
-        self.compound_lat = 40.78 + rng.random(n_compounds) * 0.12
-        self.compound_lon = 111.58 + rng.random(n_compounds) * 0.24
+        # The city's built-up area (Hohhot's: about 40.78–40.90 N, 111.58–111.82 E).
+        south, west, height, width = city.profile.built_up_area
+        self.compound_lat = south + rng.random(n_compounds) * height
+        self.compound_lon = west + rng.random(n_compounds) * width
         self.compound_order, self.compound_communities, self.compound_spans = _group_index(
             compounds["community_code"].to_numpy(dtype=str))
         centroid = pd.DataFrame({"c": compounds["community_code"], "lat": self.compound_lat,
@@ -183,6 +184,7 @@ class _Reference:
         departments = set(city.departments["dept_code"])
         self.departments = departments
         self.fallback_dept = sorted(departments)[0] if departments else None
+        self.profile = city.profile
 
 
 def _dispatch_codes(tokens: np.ndarray, communities: np.ndarray, ref: _Reference) -> np.ndarray:
@@ -407,7 +409,8 @@ def _people(events: pd.DataFrame, ref: _Reference, rng: np.random.Generator,
     registered = chosen["name"].to_numpy(dtype=object)
     name = np.where(typed < 0.2, registered, chosen["short_name"].to_numpy(dtype=object))
     variant = typed >= 0.5
-    name[variant] = [identity.unit_name_variant(v, rng) for v in registered[variant]]
+    name[variant] = [identity.unit_name_variant(v, rng, ref.profile)
+                     for v in registered[variant]]
     uscc = chosen["uscc"].where(rng.random(n) < 0.35)
     uscc.index = keys.index
     units = pd.DataFrame({

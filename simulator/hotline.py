@@ -39,7 +39,6 @@ HOUR = 3_600
 MINUTE = 60
 FOLLOW_UP_DAYS = 28  # a ticket changes for at most four weeks after it arrives
 CHUNK_TICKETS = 40_000
-HOHHOT = (40.82, 111.70)
 
 CHANNELS = {"电话": 0.62, "微信": 0.15, "APP": 0.10, "网站": 0.08, "市长信箱": 0.05}
 CONTENT_PREFIX = {"电话": "来电人反映：", "微信": "市民通过微信反映：", "APP": "市民通过APP反映：",
@@ -161,9 +160,10 @@ class _Geography:
         self.community_codes = communities["code"].to_numpy(dtype=object)
         self.community_street = communities["parent_code"].to_numpy(dtype=object)
         n = len(communities)
-        self.centroid_lat = pd.Series(HOHHOT[0] + rng.normal(0, 0.035, n),
+        centre_lat, centre_lon = city.profile.centre
+        self.centroid_lat = pd.Series(centre_lat + rng.normal(0, 0.035, n),
                                       index=self.community_codes)
-        self.centroid_lon = pd.Series(HOHHOT[1] + rng.normal(0, 0.06, n),
+        self.centroid_lon = pd.Series(centre_lon + rng.normal(0, 0.06, n),
                                       index=self.community_codes)
         self.compounds = city.compounds.reset_index(drop=True)
         self.departments = set(city.departments["dept_code"])
@@ -212,10 +212,19 @@ def _callers(city: City, noiser: Noiser, rng: np.random.Generator, ticket_id: np
     strangers = np.flatnonzero(stranger)
     stranger_female = rng.random(len(strangers)) < 0.5
     true_name[strangers] = identity.person_names(
-        rng, identity.ethnicities(rng, len(strangers)), stranger_female)
+        rng, identity.ethnicities(rng, len(strangers), city.profile), stranger_female,
+        profile=city.profile)
     female[strangers] = stranger_female
+    if city.profile.caller_household_phone > 0:
+        # A caller without a phone of their own gives the household's (a parent's for a
+        # child, the head's for an elderly member).
+        household_phone = persons.groupby("household_key")["phone"].transform("first") \
+            .to_numpy(dtype=object)[caller_idx]
+        borrow = resident & pd.isna(phone) & pd.notna(household_phone) & \
+            (rng.random(n) < city.profile.caller_household_phone)
+        phone[borrow] = household_phone[borrow]
     no_phone = np.flatnonzero(stranger | pd.isna(phone))
-    phone[no_phone] = identity.mobiles(rng, len(no_phone))
+    phone[no_phone] = identity.mobiles(rng, len(no_phone), city.profile)
     # Operators often note only the surname and a form of address (李女士).
     surname_only = resident & (rng.random(n) < 0.06)
     typed_name = np.where(surname_only, pd.Series(true_name).str[0].to_numpy(dtype=object)

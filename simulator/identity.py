@@ -19,6 +19,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from simulator.profiles import HOHHOT, CityProfile
 from transforms.identifiers import gb11643_check_char as gb11643_check
 from transforms.identifiers import gb32100_check_char as gb32100_check
 
@@ -346,10 +347,11 @@ MOBILE_PREFIXES: dict[str, float] = {
 }
 
 
-def mobiles(rng: np.random.Generator, n: int) -> np.ndarray:
+def mobiles(rng: np.random.Generator, n: int, profile: CityProfile = HOHHOT) -> np.ndarray:
     """`n` unique 11-digit mobile numbers.
 
-    About half carry a Hohhot number block (e.g. 138 4711 xxxx, 139 0471 xxxx).
+    About half carry one of the city's number blocks (`profile.mobile_blocks`; Hohhot's:
+    138 4711 xxxx, 139 0471 xxxx).
     """
     prefixes = np.array(list(MOBILE_PREFIXES)).astype(np.int64)
     weights = np.array(list(MOBILE_PREFIXES.values()))
@@ -361,24 +363,29 @@ def mobiles(rng: np.random.Generator, n: int) -> np.ndarray:
         prefix = rng.choice(prefixes, size=m, p=weights / weights.sum())
         rest = rng.integers(0, 100_000_000, m)
         if first_round:
-            # Local blocks: 471d + 4 digits or 0471 + 4 digits. Redraws are unconstrained so
-            # that a full local block cannot stall the loop.
+            # Local blocks (Hohhot: 471d + 4 digits or 0471 + 4 digits). Redraws are
+            # unconstrained so that a full local block cannot stall the loop.
             block = rng.random(m)
-            local_471 = 47_100_000 + rng.integers(0, 100_000, m)
-            local_0471 = 4_710_000 + rng.integers(0, 10_000, m)
-            rest = np.select([block < 0.42, block < 0.5], [local_471, local_0471], rest)
+            span = {b: 10 ** (8 - len(b)) for b in profile.mobile_blocks}
+            local = [int(b) * span[b] + rng.integers(0, span[b], m) for b in span]
+            below = np.cumsum(list(profile.mobile_blocks.values()))
+            rest = np.select([block < t for t in below], local, rest)
             first_round = False
         numbers[pending] = prefix * 100_000_000 + rest
         pending = np.flatnonzero(pd.Series(numbers).duplicated().to_numpy())
     return numbers.astype("U11")
 
 
-def landlines(rng: np.random.Generator, n: int, area: str = "0471") -> np.ndarray:
-    """`n` unique fixed-line numbers like '0471-6961234' (7 digits starting 2-6)."""
-    if n > 5_000_000:
-        raise ValueError("a 7-digit numbering area has at most 5,000,000 numbers starting 2-6")
-    numbers = rng.choice(5_000_000, size=n, replace=False) + 2_000_000
-    return np.strings.add(f"{area}-", numbers.astype("U7"))
+def landlines(rng: np.random.Generator, n: int, profile: CityProfile = HOHHOT) -> np.ndarray:
+    """`n` unique fixed-line numbers in the city's area like '0471-6961234' (7 or 8 digits,
+    starting 2-6)."""
+    digits = profile.landline_digits
+    available = 5 * 10 ** (digits - 1)
+    if n > available:
+        raise ValueError(f"a {digits}-digit numbering area has at most {available:,} numbers "
+                         "starting 2-6")
+    numbers = rng.choice(available, size=n, replace=False) + 2 * 10 ** (digits - 1)
+    return np.strings.add(f"{profile.area_code}-", numbers.astype(f"U{digits}"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,10 +398,11 @@ ETHNICITY_SHARES: dict[str, float] = {
 }
 
 
-def ethnicities(rng: np.random.Generator, n: int) -> np.ndarray:
-    """`n` ethnicities with Hohhot-like shares (`ETHNICITY_SHARES`)."""
-    names = np.array(list(ETHNICITY_SHARES))
-    shares = np.array(list(ETHNICITY_SHARES.values()))
+def ethnicities(rng: np.random.Generator, n: int, profile: CityProfile = HOHHOT) -> np.ndarray:
+    """`n` ethnicities with the city's shares (Hohhot's: `ETHNICITY_SHARES`)."""
+    table = profile.ethnicity_shares or ETHNICITY_SHARES
+    names = np.array(list(table))
+    shares = np.array(list(table.values()))
     return rng.choice(names, size=n, p=shares / shares.sum())
 
 
@@ -473,7 +481,18 @@ def _draw(rng: np.random.Generator, pool, size: int) -> np.ndarray:
     return values[rng.integers(0, len(values), size)]
 
 
-def person_names(rng: np.random.Generator, ethnicity, female, birth_years=None) -> np.ndarray:
+def han_surnames(profile: CityProfile = HOHHOT) -> tuple[np.ndarray, np.ndarray]:
+    """(surnames, probabilities) of the city's Han residents."""
+    return HAN_SURNAMES if profile.han_surnames is None else _parsed_table(profile.han_surnames)
+
+
+@cache
+def _parsed_table(spec: str) -> tuple[np.ndarray, np.ndarray]:
+    return _table(spec)
+
+
+def person_names(rng: np.random.Generator, ethnicity, female, birth_years=None,
+                 profile: CityProfile = HOHHOT) -> np.ndarray:
     """Names matching each person's ethnicity, gender and (optionally) birth year.
 
     Han-style names are a surname plus one or two given-name characters of the person's era
@@ -492,8 +511,8 @@ def person_names(rng: np.random.Generator, ethnicity, female, birth_years=None) 
 
     surname = np.empty(n, dtype="U4")
     han_table = ~np.isin(eth, list(_SURNAMES_BY_ETHNICITY))
-    surname[han_table] = rng.choice(HAN_SURNAMES[0], size=int(han_table.sum()),
-                                    p=HAN_SURNAMES[1])
+    han = han_surnames(profile)
+    surname[han_table] = rng.choice(han[0], size=int(han_table.sum()), p=han[1])
     for group, (values, probs) in _SURNAMES_BY_ETHNICITY.items():
         mask = eth == group
         surname[mask] = rng.choice(values, size=int(mask.sum()), p=probs)
@@ -646,10 +665,6 @@ _CHINESE_NUMBERS = [
 ] + ["十", "二十", "三十"]
 _PUBLIC_INSTITUTIONS_OTHER = "供热管理站 环境卫生管理站 社会福利院 就业服务中心 房屋征收服务中心"
 _SOCIAL_ORGS = "协会 商会 社会工作服务中心 志愿者协会 养老服务中心 慈善基金会 老年人协会 书画协会"
-# Outside parents of local branches.
-_PARENT_PREFIXES = "北京 天津 河北 山西 陕西 包头市 鄂尔多斯市 内蒙古"
-_CITY = "呼和浩特市"
-_REGION = "内蒙古"
 
 
 def _industry_entry(code: str) -> tuple[str, str]:
@@ -682,7 +697,8 @@ def _trade_names(rng: np.random.Generator, n: int, three_share: float) -> np.nda
 
 def _compose_unit_names(rng: np.random.Generator, entity_types: np.ndarray,
                         industry_codes: np.ndarray, district_names: np.ndarray,
-                        first_round: bool) -> tuple[list[str], list[str]]:
+                        first_round: bool, profile: CityProfile) -> tuple[list[str], list[str]]:
+    city, region = profile.name, profile.province_short
     # Longer trade names in later rounds make the rare collisions vanish fast.
     three_share = 0.2 if first_round else 1.0
     n = len(entity_types)
@@ -690,7 +706,7 @@ def _compose_unit_names(rng: np.random.Generator, entity_types: np.ndarray,
     pick = rng.random((n, 4))
     registered: list[str] = []
     short: list[str] = []
-    parents = _PARENT_PREFIXES.split()
+    parents = profile.branch_parents
     for i in range(n):
         kind, code, district, t = entity_types[i], industry_codes[i], district_names[i], trade[i]
         words, shop_forms = _industry_entry(code)
@@ -703,25 +719,27 @@ def _compose_unit_names(rng: np.random.Generator, entity_types: np.ndarray,
             group = "（集团）" if pick[i, 3] < 0.04 else ""
             r = pick[i, 0]
             if r < 0.45:
-                reg = f"{_CITY}{t}{word}{group}{form}"
+                reg = f"{city}{t}{word}{group}{form}"
             elif r < 0.75:
-                reg = f"{_REGION}{t}{word}{group}{form}"
+                reg = f"{region}{t}{word}{group}{form}"
             elif r < 0.92:
-                reg = f"{_CITY}{district}{t}{word}{form}"
+                reg = f"{city}{district}{t}{word}{form}"
             else:
-                reg = f"{t}（{_CITY[:-1]}）{word}{form}"
+                reg = f"{t}（{profile.short_name}）{word}{form}"
             sht = f"{t}{word}" if pick[i, 3] < 0.6 else f"{t}{word}公司"
         elif kind == "分公司":
             parent = parents[int(pick[i, 0] * len(parents))]
             parent_form = "股份有限公司" if pick[i, 3] < 0.1 else "有限公司"
-            branch = "呼和浩特分公司" if pick[i, 2] < 0.7 else f"{_CITY}{district}分公司"
+            branch = f"{profile.short_name}分公司" if pick[i, 2] < 0.7 else \
+                f"{city}{district}分公司"
             reg = f"{parent}{t}{word}{parent_form}{branch}"
-            sht = f"{t}{word}呼市分公司" if pick[i, 3] < 0.5 else f"{t}{word}分公司"
+            sht = f"{t}{word}{profile.abbreviation}分公司" if pick[i, 3] < 0.5 else \
+                f"{t}{word}分公司"
         elif kind == "个体工商户":
             shop = shop_forms[int(pick[i, 1] * len(shop_forms))]
             owner_style = pick[i, 2] < 0.2
             label = (t[0] + "记") if owner_style else t
-            place = f"{_CITY}{district}" if pick[i, 0] < 0.6 else district
+            place = f"{city}{district}" if pick[i, 0] < 0.6 else district
             reg = f"{place}{label}{shop}"
             sht = f"{label}{shop}"
         elif kind == "农民专业合作社":
@@ -736,22 +754,22 @@ def _compose_unit_names(rng: np.random.Generator, entity_types: np.ndarray,
                 institution = options[int(pick[i, 1] * len(options))]
             if institution in ("小学", "中学") and pick[i, 0] < 0.5 and first_round:
                 number = _CHINESE_NUMBERS[int(pick[i, 3] * len(_CHINESE_NUMBERS))]
-                reg = f"{_CITY}{district}第{number}{institution}"
+                reg = f"{city}{district}第{number}{institution}"
             else:
-                reg = f"{_CITY}{district}{t}{institution}"
-            sht = reg.removeprefix(_CITY)
+                reg = f"{city}{district}{t}{institution}"
+            sht = reg.removeprefix(city)
         else:  # 社会组织
             options = _SOCIAL_ORGS.split()
             org = options[int(pick[i, 1] * len(options))]
-            reg = f"{_CITY}{district}{t}{org}" if pick[i, 0] < 0.5 else f"{_CITY}{t}{org}"
-            sht = reg.removeprefix(_CITY)
+            reg = f"{city}{district}{t}{org}" if pick[i, 0] < 0.5 else f"{city}{t}{org}"
+            sht = reg.removeprefix(city)
         registered.append(reg)
         short.append(sht)
     return registered, short
 
 
 def unit_names(rng: np.random.Generator, entity_types, industry_codes,
-               district_names) -> tuple[np.ndarray, np.ndarray]:
+               district_names, profile: CityProfile = HOHHOT) -> tuple[np.ndarray, np.ndarray]:
     """Registered names (unique within the call) and short names as people type them.
 
     Registered names follow 行政区划 + 字号 + 行业 + 组织形式: 呼和浩特市鑫源物业服务有限公司,
@@ -771,7 +789,7 @@ def unit_names(rng: np.random.Generator, entity_types, industry_codes,
     first_round = True
     while len(pending):
         reg, sht = _compose_unit_names(rng, kinds[pending], codes[pending], districts[pending],
-                                       first_round)
+                                       first_round, profile)
         registered[pending] = reg
         short[pending] = sht
         pending = np.flatnonzero(pd.Series(registered).duplicated().to_numpy())
@@ -780,18 +798,18 @@ def unit_names(rng: np.random.Generator, entity_types, industry_codes,
 
 
 _LEGAL_FORMS = ("股份有限公司", "有限责任公司", "有限公司")
-_HOHHOT_COUNTIES = tuple(name.removeprefix("内蒙古自治区呼和浩特市")
-                         for code, name in AREA_CODES.items() if code.startswith("1501"))
 
 
-def _variant_ops(name: str) -> list:
+def _variant_ops(name: str, profile: CityProfile) -> list:
+    city, region, province = profile.name, profile.province_short, profile.province
+    branch = f"{profile.short_name}分公司"
     ops = []
-    if name.startswith(_CITY):
-        ops.append(lambda s: s.removeprefix(_CITY))
-        ops.append(lambda s: "呼市" + s.removeprefix(_CITY))
-    if name.startswith(_REGION) and not name.startswith(_REGION + "自治区"):
-        ops.append(lambda s: s.removeprefix(_REGION))
-        ops.append(lambda s: _REGION + "自治区" + s.removeprefix(_REGION))
+    if name.startswith(city):
+        ops.append(lambda s: s.removeprefix(city))
+        ops.append(lambda s: profile.abbreviation + s.removeprefix(city))
+    if name.startswith(region) and not name.startswith(province):
+        ops.append(lambda s: s.removeprefix(region))
+        ops.append(lambda s: province + s.removeprefix(region))
     if "有限责任公司" in name:
         ops.append(lambda s: s.replace("有限责任公司", "有限公司"))
     elif "有限公司" in name and "股份有限公司" not in name:
@@ -801,29 +819,30 @@ def _variant_ops(name: str) -> list:
     if "(" in name or ")" in name:
         ops.append(lambda s: s.replace("(", "（").replace(")", "）"))
     if name.endswith(_LEGAL_FORMS):
-        ops.append(lambda s: _short_form(s))
+        ops.append(lambda s: _short_form(s, profile))
         if "分公司" not in name:
-            ops.append(lambda s: s + "呼和浩特分公司")
-    if name.endswith("分公司") and "呼和浩特分公司" in name:
-        ops.append(lambda s: s.replace("呼和浩特分公司", "呼市分公司"))
-    if name.startswith(_HOHHOT_COUNTIES):
-        ops.append(lambda s: _CITY + s)
+            ops.append(lambda s: s + branch)
+    if name.endswith("分公司") and branch in name:
+        ops.append(lambda s: s.replace(branch, f"{profile.abbreviation}分公司"))
+    if name.startswith(profile.county_names):
+        ops.append(lambda s: city + s)
     if "（集团）" in name:
         ops.append(lambda s: s.replace("（集团）", "集团"))
     return ops or [lambda s: s + " "]
 
 
-def _short_form(name: str) -> str:
-    stripped = name.removeprefix(_CITY).removeprefix(_REGION)
+def _short_form(name: str, profile: CityProfile) -> str:
+    stripped = name.removeprefix(profile.name).removeprefix(profile.province_short)
     for form in _LEGAL_FORMS:
         if stripped.endswith(form):
             return stripped[: -len(form)]
     return stripped
 
 
-def unit_name_variant(name: str, rng: np.random.Generator) -> str:
+def unit_name_variant(name: str, rng: np.random.Generator,
+                      profile: CityProfile = HOHHOT) -> str:
     """`name` typed one of the ways people type a unit's name: without or with an abbreviated
     city prefix, 有限公司 <-> 有限责任公司, half- <-> full-width brackets, the short name,
     a branch suffix, or a trailing space. Always differs from `name`."""
-    ops = _variant_ops(name)
+    ops = _variant_ops(name, profile)
     return ops[int(rng.integers(0, len(ops)))](name)

@@ -14,6 +14,7 @@ from datetime import date
 import pandas as pd
 
 from simulator.noise import NoiseRates
+from simulator.profiles import HOHHOT, CityProfile
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class City:
                      (the full text up to the compound, e.g. 新城区海拉尔东路街道团结社区团结小区)
     persons          person_key (P + 8 digits), name, gender ('男'/'女'), birth_date,
                      ethnicity (汉族, 蒙古族, 回族, 满族, ...), id_number (valid 18-char GB 11643),
-                     phone (clean 11-digit mobile, or 0471-xxxxxxx landline, or None),
+                     phone (clean 11-digit mobile, or a landline like 0471-6961234 in the
+                     profile's area code, or None),
                      household_key, relation_to_head, community_code, compound_key,
                      building (int), unit_no (int), room (str like '501'),
                      address (full clean residence address), registered_address,
@@ -84,6 +86,7 @@ class City:
     units: pd.DataFrame
     workers: pd.DataFrame
     party_members: pd.DataFrame
+    profile: CityProfile = HOHHOT  # the city's name, divisions, habits (simulator/profiles.py)
     extras: dict = field(default_factory=dict)
 
     @property

@@ -129,6 +129,26 @@ class NoiseRates:
         return asdict(self)
 
 
+# Noise profiles: how careless a city's systems and operators are, independent of the city
+# (any profile runs with any city). `default` is the simulator's usual noise; `heavy` doubles
+# the typing and format damage that hurts linkage most (benchmarks run both to see that
+# accuracy does not depend on a kind noise).
+NOISE_PROFILES: dict[str, dict[str, float]] = {
+    "default": {},
+    "heavy": {"full_width": 0.06, "traditional": 0.04, "spaces": 0.04, "missing": 0.06,
+              "phone_format": 0.20, "homophone": 0.10, "legacy15": 0.02,
+              "spreadsheet_number": 0.04, "mojibake": 0.01},
+    "none": dict.fromkeys(NoiseRates.kinds(), 0.0),
+}
+
+
+def noise_profile(name: str) -> NoiseRates:
+    """The rates of the noise profile `name` (NOISE_PROFILES)."""
+    if name not in NOISE_PROFILES:
+        raise KeyError(f"no noise profile {name!r}; known: {sorted(NOISE_PROFILES)}")
+    return NoiseRates.from_mapping(NOISE_PROFILES[name])
+
+
 # Record-level kinds in the order Noiser.apply applies them: damage done at entry first,
 # formatting next, encoding damage of the stored text last.
 RECORD_KINDS = (

@@ -9,7 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from simulator.city import build_city
-from simulator.noise import NoiseRates
+from simulator.noise import NoiseRates, noise_profile
+from simulator.profiles import CityProfile
 
 REFERENCE_FILES = {
     "divisions.csv": ("divisions", ["code", "name", "level", "parent_code"]),
@@ -28,9 +29,11 @@ def write_reference(city, out_dir: Path) -> None:
 
 def simulate(out_dir: str | Path, scale: str = "tiny", seed: int = 42,
              start: date | None = None, days: int | None = None,
-             noise: NoiseRates | None = None, departments_url: str | None = None,
-             progress=print) -> dict:
-    """Write every source of a simulated city into `out_dir`; returns the manifest."""
+             noise: NoiseRates | str | None = None, departments_url: str | None = None,
+             progress=print, city: str | CityProfile | None = None) -> dict:
+    """Write every source of a simulated city into `out_dir`; returns the manifest.
+    `city`: a city profile or its key (simulator/profiles.py, default hohhot); `noise`:
+    rates or the name of a noise profile (simulator.noise.NOISE_PROFILES)."""
     from simulator.departments import emit_departments
     from simulator.grid import emit_grid
     from simulator.hotline import emit_hotline
@@ -40,7 +43,9 @@ def simulate(out_dir: str | Path, scale: str = "tiny", seed: int = 42,
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     t0 = time.perf_counter()
-    city = build_city(seed, scale, start=start, days=days, noise=noise)
+    if isinstance(noise, str):
+        noise = noise_profile(noise)
+    city = build_city(seed, scale, start=start, days=days, noise=noise, city=city)
     timings["city"] = time.perf_counter() - t0
     progress(f"city: {len(city.persons):,} residents, {len(city.units):,} units, "
              f"{len(city.communities):,} communities, {len(city.grids):,} grids "
@@ -62,7 +67,7 @@ def simulate(out_dir: str | Path, scale: str = "tiny", seed: int = 42,
     summaries = json.loads(json.dumps(summaries, default=str)
                            .replace(str(out_dir.resolve()), ".").replace(str(out_dir), "."))
     manifest = {
-        "seed": seed, "scale": city.scale.name, "start": city.start.isoformat(),
+        "seed": seed, "city": city.profile.key, "scale": city.scale.name, "start": city.start.isoformat(),
         "days": city.days, "noise": city.noise.to_dict(), "sources": summaries,
     }
     (out_dir / "manifest.json").write_text(

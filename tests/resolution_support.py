@@ -12,6 +12,7 @@ from pipeline import extraction, staging
 from simulator.delivery import deliver
 from simulator.departments import TABLES
 from simulator.hotline_server import NO_FAULTS, serve_hotline
+from simulator.profiles import simulated_city
 from simulator.run import simulate
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -20,13 +21,16 @@ TOKEN = "resolution-token-not-secret"
 
 def staged_city(root: Path, scale: str = "tiny", seed: int = 7, days: int = 2,
                 start: date = date(2026, 11, 2), run_days: int | None = None,
-                progress=lambda m: None, warehouse_url: str | None = None) -> tuple[dict, Path]:
-    """Simulate `days` days and run extraction + validation for each of `run_days` daily
-    windows (default `days`) into `warehouse_url` (default: a DuckDB file under `root`).
-    Returns (config, simulation directory)."""
+                progress=lambda m: None, warehouse_url: str | None = None,
+                city: str = "hohhot", noise: str = "default") -> tuple[dict, Path]:
+    """Simulate `days` days of the city profile `city` under the noise profile `noise` and
+    run extraction + validation for each of `run_days` daily windows (default `days`) into
+    `warehouse_url` (default: a DuckDB file under `root`). Returns (config, simulation
+    directory)."""
     root = Path(root)
     sim = root / "sim"
-    simulate(sim, scale=scale, seed=seed, start=start, days=days, progress=progress)
+    simulate(sim, scale=scale, seed=seed, start=start, days=days, progress=progress,
+             city=city, noise=noise)
     config = run_city(sim, root, start, run_days or days, warehouse_url=warehouse_url,
                       progress=progress)
     return config, sim
@@ -64,6 +68,7 @@ def run_city(sim: Path, root: Path, start: date, days: int, warehouse_url: str |
             "warehouse_url": warehouse_url or f"duckdb:///{root / 'warehouse.duckdb'}",
             "landing_root": str(root / "landing"),
             "reference": {"root": str(sim / "reference")},
+            "city": simulated_city(sim).sources_city(),
             "data_docs_dir": str(root / "data_docs"),
             "volume_check": {"min_runs": 10_000},
             "departments": [{"table": t, "key": k, "url": departments}

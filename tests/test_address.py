@@ -1,6 +1,8 @@
 import pandas as pd
 import pytest
+from city_support import pipeline_city
 
+from simulator.city import build_city
 from transforms.address import COLUMNS, LEVELS, chinese_number, division_variants, parse_address
 
 
@@ -140,7 +142,8 @@ def test_prefixes_traditional_script_and_nulls(divisions, names):
     variants = pd.Series([f"内蒙古自治区呼和浩特市{full}", f"呼市{full}",
                           full.replace("区", "區").replace("结", "結"), None, ""],
                          index=[5, 6, 7, 8, 9])
-    parsed = parse_address(variants, divisions)
+    # 呼市 is the city's abbreviation: the sources file's city section names it.
+    parsed = parse_address(variants, divisions, city=pipeline_city("hohhot", divisions))
     assert parsed.index.tolist() == [5, 6, 7, 8, 9]
     assert (parsed["community_code"].iloc[:3] == community["code"]).all()
     assert parsed.loc[8, "parse_level"] == "none" and parsed.loc[9, "parse_level"] == "none"
@@ -178,3 +181,14 @@ def test_parse_level_is_the_deepest_part(divisions):
 ])
 def test_chinese_number(text, number):
     assert chinese_number(text) == number
+
+
+def test_another_citys_province_and_name_prefix_its_addresses():
+    city = build_city(42, "tiny", city="guangzhou")
+    person = city.persons.iloc[0]
+    variants = pd.Series([f"广东省广州市{person['address']}", f"广东广州{person['address']}",
+                          f"穗{person['address']}", person["address"]])
+    parsed = parse_address(variants, city.divisions,
+                           city=pipeline_city("guangzhou", city.divisions))
+    assert (parsed["community_code"] == person["community_code"]).all()
+    assert (parsed["room"] == person["room"]).all()

@@ -247,7 +247,7 @@ def test_gb32100_check_char_rejects_letters_outside_the_alphabet():
     ("6961234", "0471-6961234", "landline"),
 ])
 def test_phone_forms(raw, phone, kind):
-    row = normalize_phone(pd.Series([raw], dtype="str")).iloc[0]
+    row = normalize_phone(pd.Series([raw], dtype="str"), default_area_code="0471").iloc[0]
     assert (row["phone"], row["phone_kind"], row["phone_ok"]) == (phone, kind, True)
     assert row["phone_area_assumed"] == (raw == "6961234")
 
@@ -257,6 +257,13 @@ def test_phone_forms(raw, phone, kind):
 def test_phone_rejections(raw):
     row = normalize_phone(pd.Series([raw], dtype="str")).iloc[0]
     assert not row["phone_ok"] and pd.isna(row["phone"]) and pd.isna(row["phone_kind"])
+
+
+def test_without_an_area_code_a_bare_local_number_stays_bare():
+    frame = normalize_phone(pd.Series(["6961234", "86961234", "020-86961234"], dtype="str"))
+    assert frame["phone"].tolist() == ["6961234", "86961234", "020-86961234"]
+    assert frame["phone_ok"].all() and (frame["phone_kind"] == "landline").all()
+    assert not frame["phone_area_assumed"].any()
 
 
 def test_default_area_code_is_configurable_and_nulls_pass_through():

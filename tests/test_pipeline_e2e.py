@@ -19,6 +19,7 @@ from simulator.delivery import deliver
 from simulator.departments import TABLES
 from simulator.hotline_server import Faults, serve_hotline
 from simulator.noise import NoiseRates
+from simulator.profiles import simulated_city
 from simulator.run import simulate
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -52,6 +53,7 @@ def run(tmp_path_factory, module_warehouse_url):
             "warehouse_url": module_warehouse_url,
             "landing_root": str(root / "landing"),
             "reference": {"root": str(root / "sim" / "reference")},
+            "city": simulated_city(root / "sim").sources_city(),
             "data_docs_dir": str(root / "data_docs"),
             # The days run after the simulated period carry no new tickets or events: a
             # real volume drop. The volume check has its own tests; here it stays off.

@@ -3,9 +3,10 @@ splits (fast, inline fixtures; the simulated-city tests are in test_resolution_c
 
 import numpy as np
 import pandas as pd
+from city_support import pipeline_city
 
 from transforms.identifiers import gb11643_check_char
-from transforms.resolution.engine import RESIDENT, UNIT, cluster
+from transforms.resolution.engine import RESIDENT, UNIT, cluster, with_usage
 from transforms.resolution.identity import assign_ids
 
 
@@ -113,11 +114,14 @@ def test_units_with_different_valid_usccs_stay_apart():
 REGISTER, WORKPLACE = "market_regulation.enterprises", "organization.party_members.workplace"
 
 
-def _units(rows) -> pd.DataFrame:
+def _units(rows, communities=None, city="hohhot") -> pd.DataFrame:
     from transforms.text import normalize_unit_name
 
     frame = pd.DataFrame(rows, columns=["source", "name", "uscc", "uscc_valid"])
-    keys = normalize_unit_name(frame["name"])
+    frame["source_record_id"] = [f"r{i}" for i in range(len(frame))]
+    if communities is not None:
+        frame["community_code"] = communities
+    keys = normalize_unit_name(frame["name"], pipeline_city(city))
     return frame.assign(unit_name_key=keys["unit_name_key"],
                         parent_name_key=keys["parent_name_key"])
 
@@ -153,6 +157,102 @@ def test_a_name_key_two_registered_units_share_decides_nothing():
     result = cluster(UNIT, units, _pairs())
     assert result["label"].nunique() == 3
     assert (result["match_rule"] == "new_entity").all()
+
+
+# ---- the failure classes of a city we did not make (issue 12) -----------------------------
+
+def _pinyin(frame: pd.DataFrame) -> pd.DataFrame:
+    """The readings the mentions carry (transforms.resolution.mentions computes them so)."""
+    from transforms.text import name_pinyin
+
+    pinyin = name_pinyin(frame["name"].astype("str"))
+    return frame.assign(name_pinyin=pinyin,
+                        surname_pinyin=name_pinyin(frame["name"].astype("str").str[:1]))
+
+
+def test_a_phone_is_counted_by_the_people_who_use_it_not_by_its_records():
+    people = pd.DataFrame({"phone": ["13912340001"] * 4 + ["13912340002"] * 3 + [None],
+                           "name_pinyin": ["lixiuying", "lixiuying", "wangqiang", None,
+                                           "zhaomin", "zhaomin", "zhaomin", "chenjing"]})
+    assert with_usage(RESIDENT, people)["phone_users"].tolist() == [2, 2, 2, 2, 1, 1, 1, 0]
+
+
+def test_a_shared_household_phone_does_not_merge_names_that_share_nothing():
+    mother = _id("44010419650312004")
+    people = _pinyin(_people([
+        ["李秀英", mother, True, "13912340001", "1965-03-12", "1965-03", "女"],
+        ["王强", None, False, "13912340001", None, None, None],  # her son calls from it
+        ["李秀瑛", None, False, "13912340001", None, None, None],  # she calls (a homophone)
+    ]))
+    # Both scored high on the phone and the address.
+    labels = cluster(RESIDENT, people, _pairs((0, 1, 0.999), (0, 2, 0.998)))["label"]
+    assert labels[0] == labels[2] and labels[1] != labels[0]
+
+
+def test_names_that_disagree_still_link_through_a_near_identical_id_number():
+    person = _id("44010419650312004")
+    people = _pinyin(_people([["李秀英", person, True, None, "1965-03-12", "1965-03", "女"],
+                              ["张强", person[:-2] + "99", False, None, None, None, None]]))
+    assert cluster(RESIDENT, people, _pairs((0, 1, 0.99)))["label"].nunique() == 1
+
+
+GZ_A, GZ_B = "440105001001", "440106002003"
+
+
+def test_homonymous_units_with_different_credit_codes_stay_apart():
+    units = _units([
+        [REGISTER, "广州市海珠区旺川超市", "92440105MA5A1B2C3D", True],
+        [REGISTER, "广州市海珠区旺川超市", "92440106MA5X9Y8Z7W", True],
+        # A report with the name, a credit code of neither, in a third community.
+        ["organization.unit_reports", "广州市海珠区旺川超市", "92440199MA0000000X", False],
+    ], communities=[GZ_A, GZ_B, "440111003001"], city="guangzhou")
+    assert with_usage(UNIT, units)["name_holders"].tolist() == [2, 2, 2]
+    result = cluster(UNIT, units, _pairs((0, 2, 0.97), (1, 2, 0.96)))
+    assert result["label"].nunique() == 3
+    assert result.loc[2, "match_rule"] == "new_entity"
+
+
+def test_a_homonymous_unit_links_where_its_credit_code_agrees():
+    units = _units([
+        [REGISTER, "广州市海珠区旺川超市", "92440105MA5A1B2C3D", True],
+        [REGISTER, "广州市海珠区旺川超市", "92440106MA5X9Y8Z7W", True],
+        [WORKPLACE, "旺川超市", "92440106MA5X9Y8Z7V", False],  # one character off B's
+    ], communities=[GZ_A, GZ_B, None], city="guangzhou")
+    labels = cluster(UNIT, units, _pairs((0, 2, 0.99), (1, 2, 0.98)))["label"].to_numpy()
+    assert labels[2] == labels[1] != labels[0]
+
+
+def test_the_same_name_in_the_same_community_links_without_a_credit_code():
+    units = _units([
+        [REGISTER, "广州市海珠区旺川超市", "92440105MA5A1B2C3D", True],
+        [REGISTER, "广州市海珠区旺川超市", "92440106MA5X9Y8Z7W", True],
+        ["organization.unit_reports", "广州市海珠区旺川超市", None, False],
+        ["organization.unit_reports", "广州市海珠区旺川超市", "9244010", False],  # dirty code
+    ], communities=[GZ_A, GZ_B, GZ_B, GZ_A], city="guangzhou")
+    result = cluster(UNIT, units, _pairs())
+    labels = result["label"].to_numpy()
+    assert labels[2] == labels[1] and labels[3] == labels[0] and labels[0] != labels[1]
+    assert list(result["match_rule"][2:]) == ["exact_name_community"] * 2
+
+
+def test_the_registered_name_in_another_community_is_not_joined_on_the_name_alone():
+    units = _units([
+        [REGISTER, "广州市麟鼎通物业管理有限责任公司", "91440104MA3UQA2K5R", True],
+        ["organization.unit_reports", "广州市麟鼎通物业管理有限责任公司", None, False],
+        [WORKPLACE, "麟鼎通物业管理有限公司", None, False],  # no community: the name decides
+    ], communities=[GZ_A, GZ_B, None], city="guangzhou")
+    result = cluster(UNIT, units, _pairs())
+    labels = result["label"].to_numpy()
+    assert labels[1] != labels[0] and labels[2] == labels[0]
+    assert list(result["match_rule"]) == ["exact_uscc", "new_entity", "exact_name_key"]
+
+
+def test_a_credit_code_that_contradicts_keeps_the_same_name_apart():
+    units = _units([
+        [REGISTER, "广州市海珠区旺川超市", "92440105MA5A1B2C3D", True],
+        ["organization.unit_reports", "广州市海珠区旺川超市", "92440106MA5X9Y8Z7W", True],
+    ], communities=[GZ_A, GZ_A], city="guangzhou")
+    assert cluster(UNIT, units, _pairs())["label"].nunique() == 2
 
 
 def test_a_one_to_one_link_takes_one_record_from_each_list():

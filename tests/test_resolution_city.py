@@ -10,6 +10,7 @@ from resolution_support import staged_city
 from common.reference import load_reference
 from pipeline.explain import explain
 from pipeline.resolution import resolve, resolve_kind
+from transforms.city import city_from_reference
 from warehouse import resolution_tables as tables
 
 pytestmark = pytest.mark.slow
@@ -91,8 +92,9 @@ def test_incremental_day_equals_full_with_the_same_model(city):
     with full_engine.begin() as conn:
         conn.execute(tables.resolution_model.insert(), model.to_dict("records"))
     divisions = load_reference(config=config).divisions
+    city = city_from_reference(divisions, config["city"])  # the sources file's, as resolve's
     for kind in ("resident", "unit"):
-        resolve_kind(full_engine, kind, divisions, "full", full=True, retrain=False)
+        resolve_kind(full_engine, kind, divisions, "full", full=True, retrain=False, city=city)
     full_engine.dispose()
     for kind in ("resident", "unit"):
         assert _partition(_xref(inc_url, kind), f"{kind}_id") == \

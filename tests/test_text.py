@@ -4,9 +4,12 @@ import numpy as np
 import opencc
 import pandas as pd
 import pytest
+from city_support import pipeline_city
 
 from simulator import identity
+from simulator.city import build_city
 from simulator.noise import Noiser, NoiseRates
+from simulator.profiles import PROFILES
 from transforms.text import (
     name_pinyin,
     nfkc,
@@ -17,6 +20,8 @@ from transforms.text import (
     strip_pinyin_annotations,
     to_simplified,
 )
+
+HOHHOT_CITY = pipeline_city("hohhot")
 
 
 def series(*values, index=None):
@@ -220,7 +225,7 @@ def test_normalize_unit_name_columns_and_keys():
     out = normalize_unit_name(series(
         "呼和浩特市鑫源物业服务有限公司", "鑫源物业服务", "内蒙古自治区鑫源物业服务有限责任公司",
         "呼市鑫源物业服务公司", "鑫源（呼和浩特）物业服务有限公司", " 鑫源物业服务有限公司 ",
-        "呼和浩特市鑫源物業服務有限公司", None))
+        "呼和浩特市鑫源物業服務有限公司", None), HOHHOT_CITY)
     assert list(out.columns) == ["unit_name", "unit_name_key", "parent_name_key", "is_branch",
                                  "branch_name"]
     assert (out["unit_name_key"].iloc[:7] == "鑫源物业服务").all()
@@ -232,7 +237,8 @@ def test_normalize_unit_name_columns_and_keys():
 
 def test_normalize_unit_name_keeps_what_tells_units_apart():
     out = normalize_unit_name(series("内蒙古恒达（集团）有限公司", "恒达集团有限公司", "恒达商贸有限公司",
-                                     "托克托县金盛种植农民专业合作社", "金盛种植合作社", "公司"))
+                                     "托克托县金盛种植农民专业合作社", "金盛种植合作社", "公司"),
+                              HOHHOT_CITY)
     keys = out["unit_name_key"].tolist()
     assert keys[0] == keys[1] == "恒达"
     assert keys[2] == "恒达商贸"
@@ -243,7 +249,7 @@ def test_normalize_unit_name_keeps_what_tells_units_apart():
 def test_normalize_unit_name_separates_branches():
     out = normalize_unit_name(series("北京鑫源科技有限公司呼和浩特分公司", "鑫源科技呼市分公司",
                                      "北京鑫源科技有限公司呼和浩特市新城区分公司", "金盛超市赛罕区分店",
-                                     "中国银行股份有限公司呼和浩特新华营业部"))
+                                     "中国银行股份有限公司呼和浩特新华营业部"), HOHHOT_CITY)
     assert out["is_branch"].all()
     assert out["branch_name"].tolist() == ["呼和浩特分公司", "呼市分公司", "呼和浩特市新城区分公司",
                                            "赛罕区分店", "呼和浩特新华营业部"]
@@ -251,20 +257,41 @@ def test_normalize_unit_name_separates_branches():
     assert out["parent_name_key"].tolist() == ["鑫源科技", "鑫源科技", "鑫源科技", "金盛超市", "中国银行"]
 
 
-def test_unit_name_keys_survive_the_simulators_variants(tiny_city):
-    names = tiny_city.units["name"].astype("str")
-    pairs = [(name, op(name)) for name in names for op in identity._variant_ops(name)]
-    original = normalize_unit_name(pd.Series([p[0] for p in pairs], dtype="str"))
-    variant = normalize_unit_name(pd.Series([p[1] for p in pairs], dtype="str"))
+def test_without_a_city_only_provinces_are_dropped_from_keys():
+    out = normalize_unit_name(series("呼和浩特市鑫源物业服务有限公司", "内蒙古鑫源物业服务有限公司"))
+    assert out["unit_name_key"].tolist() == ["呼和浩特市鑫源物业服务", "鑫源物业服务"]
+
+
+def test_another_citys_names_are_its_own_region_words():
+    out = normalize_unit_name(series("广州市鑫源物业服务有限公司", "穗鑫源物业服务公司",
+                                     "广东鑫源物业服务有限公司", "深圳市鑫源物业服务有限公司",
+                                     "鑫源（广州）物业服务有限公司", "北京鑫源科技有限公司广州分公司",
+                                     "鑫源科技穗分公司", "呼和浩特市鑫源物业服务有限公司"),
+                              pipeline_city("guangzhou"))
+    keys = out["unit_name_key"].tolist()
+    assert keys[:5] == ["鑫源物业服务"] * 5
+    assert keys[5] == keys[6] == "鑫源科技分公司"
+    assert keys[7] == "呼和浩特市鑫源物业服务"  # another province's city is not a region here
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_unit_name_keys_survive_the_simulators_variants(profile):
+    city = build_city(42, "tiny", city=profile)
+    names = city.units["name"].astype("str")
+    pairs = [(name, op(name)) for name in names
+             for op in identity._variant_ops(name, city.profile)]
+    here = pipeline_city(profile)
+    original = normalize_unit_name(pd.Series([p[0] for p in pairs], dtype="str"), here)
+    variant = normalize_unit_name(pd.Series([p[1] for p in pairs], dtype="str"), here)
     same = original["unit_name_key"].to_numpy() == variant["unit_name_key"].to_numpy()
     # The one variant that is a different key: a branch suffix typed after a company name.
     appended = variant["is_branch"].to_numpy() & ~original["is_branch"].to_numpy()
     assert (same | appended).all()
     assert (original["unit_name_key"].to_numpy()[appended]
             == variant["parent_name_key"].to_numpy()[appended]).all()
-    short = normalize_unit_name(tiny_city.units["short_name"])
+    short = normalize_unit_name(city.units["short_name"], here)
     assert (short["unit_name_key"].to_numpy()
-            == normalize_unit_name(names)["unit_name_key"].to_numpy()).all()
+            == normalize_unit_name(names, here)["unit_name_key"].to_numpy()).all()
 
 
 def test_on_distinct_spreads_results_back_over_repeats_and_nulls():

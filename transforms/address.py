@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from transforms.city import City, city_from_reference
 from transforms.text import CJK, nfkc, on_distinct, to_simplified
 
 COMPOUND_SUFFIXES = ("小区", "花园", "家园", "嘉园", "新村", "公寓", "苑", "里")
@@ -21,7 +22,6 @@ LEVELS = ("none", "district", "street", "community", "compound", "building", "un
 COLUMNS = ["district", "district_code", "street", "street_code", "community", "community_code",
            "compound", "building", "unit", "room", "parse_level"]
 
-_CITY_PREFIX = "(?:内蒙古自治区|内蒙古)?(?:呼和浩特市|呼和浩特|呼市)?"
 _NUMBER = "[0-9]+|[零〇一二两三四五六七八九十百]+"
 _IDEOGRAPH = f"[{CJK}]"
 # Names not in the reference data still end where their level's word ends.
@@ -81,13 +81,23 @@ def _alternation(words) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
-def _pattern(variants: pd.DataFrame) -> str:
+def _city_prefix(city: City | None) -> str:
+    """The optional province and city a full address starts with (广东省广州市,
+    广东广州, 穗)."""
+    if city is None:
+        return ""
+    province = _alternation(city.province_words)
+    own = _alternation(city.city_words)
+    return (f"(?:{province})?" if province else "") + (f"(?:{own})?" if own else "")
+
+
+def _pattern(variants: pd.DataFrame, city: City | None) -> str:
     by_level = {level: _alternation(variants.loc[variants["level"] == level, "variant"])
                 for level in ("district", "street", "community")}
     district = f"(?P<district>{by_level['district']})?" if by_level["district"] else ""
     streets = "|".join(p for p in (by_level["street"], _OTHER_STREET) if p)
     communities = "|".join(p for p in (by_level["community"], _OTHER_COMMUNITY) if p)
-    return (f"^{_CITY_PREFIX}{district}(?P<street>{streets})?(?P<community>{communities})?"
+    return (f"^{_city_prefix(city)}{district}(?P<street>{streets})?(?P<community>{communities})?"
             f"(?P<compound>{_COMPOUND})?(?:{_FLAT})?(?P<rest>.*)$")
 
 
@@ -138,7 +148,8 @@ def _resolve(found: pd.Series, context: pd.Series, candidates: pd.DataFrame) -> 
 
 
 def parse_address(s: pd.Series, divisions: pd.DataFrame,
-                  aliases: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  aliases: Mapping[str, str] | None = None,
+                  city: City | None = None) -> pd.DataFrame:
     """Split addresses into their parts and resolve the divisions against `divisions`
     (columns code, name, level, parent_code; levels district, street, community).
 
@@ -153,16 +164,22 @@ def parse_address(s: pd.Series, divisions: pd.DataFrame,
     name when resolved, else the text as written), district_code, street_code,
     community_code (null unless resolved), compound, building and unit (Int64), room (text),
     parse_level (the deepest part found: one of LEVELS).
+
+    `city` (default: the city row of `divisions`, if any) gives the province and city names
+    an address may start with.
     """
     variants = division_variants(divisions, aliases)
+    if city is None and (divisions["level"] == "city").any():
+        city = city_from_reference(divisions)
     text = to_simplified(nfkc(s)).str.replace(" ", "", regex=False)
     # Addresses repeat (a household, a compound): each distinct text is parsed once.
-    return on_distinct(text, lambda distinct: _parse(distinct, divisions, variants))
+    pattern = _pattern(variants, city)
+    return on_distinct(text, lambda distinct: _parse(distinct, divisions, variants, pattern))
 
 
-def _parse(text: pd.Series, divisions: pd.DataFrame,
-                    variants: pd.DataFrame) -> pd.DataFrame:
-    parts = text.str.extract(_pattern(variants))
+def _parse(text: pd.Series, divisions: pd.DataFrame, variants: pd.DataFrame,
+           pattern: str) -> pd.DataFrame:
+    parts = text.str.extract(pattern)
     parents = divisions.set_index("code")["parent_code"]
     districts = variants[variants["level"] == "district"].assign(context_code="")
     streets = variants[variants["level"] == "street"].rename(

@@ -400,6 +400,7 @@ _MOBILE_PREFIX_OK[list(MOBILE_PREFIXES)] = True
 _INTERNATIONAL_RE = r"^(\+|00)86"
 # Area codes: 010 and 02x have 3 digits and 8-digit locals; the rest 4 digits and 7-8.
 _LANDLINE_RE = r"^(?P<area>0(?:10|2[0-9])|0[3-9][0-9]{2})(?P<local>[2-9][0-9]{6,7})$"
+_LOCAL_RE = r"^[2-9][0-9]{6,7}$"
 
 
 def _international_removed(array: pa.LargeStringArray) -> pa.LargeStringArray:
@@ -415,13 +416,15 @@ def _international_removed(array: pa.LargeStringArray) -> pa.LargeStringArray:
     return pc.replace_with_mask(array, pa.array(international), national)
 
 
-def normalize_phone(values: pd.Series, default_area_code: str = "0471") -> pd.DataFrame:
+def normalize_phone(values: pd.Series, default_area_code: str | None = None) -> pd.DataFrame:
     """Normalise phone numbers: mobiles to 11 digits, landlines to 'area-local'.
 
     Accepts +86 / 0086 / 86- prefixes, spaces, dashes, dots, brackets and full-width forms.
     A mobile is 11 digits with an allocated prefix (`MOBILE_PREFIXES`); a landline is an area
     code (010, 02x, or 0xxx) and a 7-8 digit local number not starting with 0 or 1; a bare
-    7-8 digit local number gets `default_area_code` (`phone_area_assumed`).
+    7-8 digit local number gets `default_area_code` (`phone_area_assumed`): the city's, from
+    the sources file's `city.area_codes`; without one it stays a bare local number (a valid
+    landline of an unknown area, which matches only the same bare number).
     Columns: `phone` (canonical or null), `phone_kind` ('mobile', 'landline' or null),
     `phone_ok`, `phone_area_assumed`.
     """
@@ -438,7 +441,7 @@ def normalize_phone(values: pd.Series, default_area_code: str = "0471") -> pd.Da
         array = pc.replace_with_mask(array, pa.array(dirty), subset)
     lengths = _lengths(array)
 
-    # A bare 86 before a mobile (8613904712233): 13 digits starting 861.
+    # A bare 86 before a mobile (8613812345678): 13 digits starting 861.
     rows, matrix = _fixed_width_rows(array, lengths, 13)
     with_86 = _is_digit(matrix).all(axis=1) & (matrix[:, :3] == np.frombuffer(
         b"861", dtype=np.uint8)).all(axis=1)
@@ -459,11 +462,16 @@ def normalize_phone(values: pd.Series, default_area_code: str = "0471") -> pd.Da
     candidates = np.flatnonzero(~null & ~is_mobile & (lengths >= 7))
     if len(candidates):
         texts = array.take(pa.array(candidates))
-        texts = pc.if_else(pa.array(local_only[candidates]),
-                           _concat(default_area_code, texts), texts)
+        if default_area_code is not None:
+            texts = pc.if_else(pa.array(local_only[candidates]),
+                               _concat(default_area_code, texts), texts)
         parts = pc.extract_regex(texts, _LANDLINE_RE)
         matched = np.asarray(parts.is_valid())
         landline = _concat(parts.field(0), parts.field(1), "-")
+        if default_area_code is None:
+            bare = np.asarray(pc.match_substring_regex(texts, _LOCAL_RE)) & local_only[candidates]
+            landline = pc.if_else(pa.array(bare), texts.cast(pa.large_string()), landline)
+            matched |= bare
         phone = pc.if_else(pa.array(_scatter_mask(candidates[matched], n)),
                            _scatter(landline.filter(pa.array(matched)), candidates[matched], n),
                            phone)
@@ -473,7 +481,8 @@ def normalize_phone(values: pd.Series, default_area_code: str = "0471") -> pd.Da
         "phone": _str_series(phone, values.index),
         "phone_kind": pd.Series(kind, index=values.index, dtype="str"),
         "phone_ok": _flag(kind != None, null),  # noqa: E711
-        "phone_area_assumed": _flag(local_only & landline_rows, null),
+        "phone_area_assumed": _flag(local_only & landline_rows & (default_area_code is not None),
+                                    null),
     }, index=values.index)
 
 

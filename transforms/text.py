@@ -15,6 +15,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from transforms.city import City, national
+
 CJK = "\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
 _HAS_CJK = f"[{CJK}]"
 _CJK_RE = re.compile(_HAS_CJK)
@@ -262,7 +264,7 @@ def _lost_a_byte(value: str) -> bool:
 
 
 def repair_mojibake(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Undo UTF-8 text that was decoded as GBK (鍛煎拰娴╃壒 -> 呼和浩特).
+    """Undo UTF-8 text that was decoded as GBK (绀惧尯鏈嶅姟 -> 社区服务).
 
     Returns `(repaired, mojibake_unrecoverable)`. A value is repaired when encoding it back
     as GBK (or GB 18030) gives valid UTF-8 that reads as plausible Chinese (CJK, ASCII and
@@ -338,63 +340,53 @@ def name_pinyin(s: pd.Series) -> pd.Series:
 
 # ---- unit names ----------------------------------------------------------------------------
 
-_HOHHOT_DISTRICTS = ("新城区 回民区 玉泉区 赛罕区 土默特左旗 托克托县 和林格尔县 清水河县 "
-                     "武川县 土左旗 和林县").split()
-_PROVINCES = ("北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 "
-              "河南 湖北 湖南 广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾").split()
-_AUTONOMOUS = ("内蒙古 广西壮族 广西 西藏 宁夏回族 宁夏 新疆维吾尔 新疆").split()
-_MONGOLIA_CITIES = ("包头 乌海 赤峰 通辽 鄂尔多斯 呼伦贝尔 巴彦淖尔 乌兰察布").split()
-_MONGOLIA_LEAGUES = ("兴安盟 锡林郭勒盟 阿拉善盟").split()
-
-
-def _region_alternation() -> str:
-    words = ["呼和浩特市", "呼和浩特", "呼市"] + _HOHHOT_DISTRICTS + _MONGOLIA_LEAGUES
-    words += [f"{p}省" for p in _PROVINCES] + [f"{p}市" for p in ("北京", "天津", "上海", "重庆")]
-    words += [f"{a}自治区" for a in _AUTONOMOUS] + _PROVINCES + _AUTONOMOUS
-    words += [f"{c}市" for c in _MONGOLIA_CITIES] + _MONGOLIA_CITIES
-    return "|".join(sorted(set(words), key=len, reverse=True))
-
-
-_REGION = _region_alternation()
 _LEGAL_FORMS = ("股份有限公司 有限责任公司 有限公司 股份公司 总公司 公司 (集团) 集团 "
                 "农民专业合作社 专业合作社 合作社").split()
 _LEGAL = "|".join(re.escape(f) for f in _LEGAL_FORMS)
 # Not 办事处: a 街道办事处 is a government office, not a branch.
 _BRANCH_WORDS = "分公司|分店|营业部|分行|支行|分理处|分部|分厂|分社"
 _BRANCH_AFTER_LEGAL = f"^(?P<main>.*(?:{_LEGAL}))(?P<branch>[^()]*?(?:{_BRANCH_WORDS}))$"
-_BRANCH_AFTER_REGION = f"^(?P<main>.+?)(?P<branch>(?:{_REGION})*(?:{_BRANCH_WORDS}))$"
 _OPENING_BRACKETS = "[【〔〖\\[]"
 _CLOSING_BRACKETS = "[】〕〗\\]]"
 
 
-def _name_key(s: pd.Series) -> pd.Series:
+@cache
+def _region(city: City) -> str:
+    """Alternation of the place names that may prefix a unit name in `city`."""
+    return "|".join(re.escape(w) for w in city.region_words)
+
+
+def _name_key(s: pd.Series, region: str) -> pd.Series:
     """Matching key of a name part: region prefixes and legal-form suffixes dropped, only
     letters, digits and ideographs kept, lower case."""
-    key = s.str.replace(f"^(?:{_REGION})+", "", regex=True)
+    key = s.str.replace(f"^(?:{region})+", "", regex=True)
     key = key.str.replace(f"(?:{_LEGAL})+$", "", regex=True)
     return key.str.replace(f"[^0-9A-Za-z{CJK}]", "", regex=True).str.lower()
 
 
-def normalize_unit_name(s: pd.Series) -> pd.DataFrame:
+def normalize_unit_name(s: pd.Series, city: City | None = None) -> pd.DataFrame:
     """Canonical name and matching key of unit (enterprise, organisation) names.
 
     Columns:
     - `unit_name`: NFKC, simplified, brackets unified to half-width, no spaces next to
       Chinese characters: the registered name as written, cleaned.
-    - `unit_name_key`: for matching: region prefixes (内蒙古自治区, 呼和浩特市, 呼市, Hohhot's
-      districts, provinces), bracketed regions ((呼和浩特)) and legal-form suffixes (有限公司,
-      有限责任公司, 股份有限公司, 公司, (集团), 合作社...) dropped; a branch keeps its branch word
-      without the region (XX有限公司呼和浩特分公司 and XX呼市分公司 both give xx分公司).
+    - `unit_name_key`: for matching: region prefixes (the province, the city, its
+      abbreviations and districts, the province's other cities: `City.region_words`; every
+      province), bracketed regions ((广州)) and legal-form suffixes (有限公司, 有限责任公司,
+      股份有限公司, 公司, (集团), 合作社...) dropped; a branch keeps its branch word without the
+      region (XX有限公司广州分公司 and XX穗分公司 both give xx分公司). Without `city`, only
+      province names are region words.
     - `parent_name_key`: the key of the part before the branch (equal to `unit_name_key` for
       a unit that is not a branch).
     - `is_branch`, `branch_name`: 分公司/分店/营业部/分行/支行... and the branch part as written.
 
     Each distinct name is normalised once.
     """
-    return on_distinct(s, _normalize_unit_names)
+    region = _region(city or national())
+    return on_distinct(s, lambda distinct: _normalize_unit_names(distinct, region))
 
 
-def _normalize_unit_names(s: pd.Series) -> pd.DataFrame:
+def _normalize_unit_names(s: pd.Series, region: str) -> pd.DataFrame:
     name = to_simplified(nfkc(s)).str.replace(_OPENING_BRACKETS, "(", regex=True) \
         .str.replace(_CLOSING_BRACKETS, ")", regex=True)
     chinese = name.str.contains(_HAS_CJK, regex=True).fillna(False).astype(bool)
@@ -402,18 +394,19 @@ def _normalize_unit_names(s: pd.Series) -> pd.DataFrame:
     name = _replace_where(name, spaced, lambda v: _SPACE_NEAR_CJK.sub("", v))
     name = name.str.replace(r"\( *", "(", regex=True).str.replace(r" *\)", ")", regex=True)
 
-    without_region = name.str.replace(f"\\((?:{_REGION})+\\)", "", regex=True)
+    without_region = name.str.replace(f"\\((?:{region})+\\)", "", regex=True)
     branch_like = without_region.str.contains(f"(?:{_BRANCH_WORDS})$", regex=True) \
         .fillna(False).astype(bool)
     after_legal = without_region[branch_like].str.extract(_BRANCH_AFTER_LEGAL) \
         .reindex(s.index)
-    after_region = without_region[branch_like].str.extract(_BRANCH_AFTER_REGION) \
+    after_region = without_region[branch_like].str.extract(
+        f"^(?P<main>.+?)(?P<branch>(?:{region})*(?:{_BRANCH_WORDS}))$") \
         .reindex(s.index)
     branch = after_legal["branch"].fillna(after_region["branch"])
     main = after_legal["main"].fillna(after_region["main"]).fillna(without_region)
     is_branch = branch.notna() & (branch != "")
-    main_key = _name_key(main)
-    branch_key = branch.str.replace(f"^(?:{_REGION})+", "", regex=True)
+    main_key = _name_key(main, region)
+    branch_key = branch.str.replace(f"^(?:{region})+", "", regex=True)
     # A name that is only a region or a legal form (公司) keeps its cleaned self as key.
     main_key = main_key.where(main_key != "", without_region.str.replace(
         f"[^0-9A-Za-z{CJK}]", "", regex=True).str.lower())

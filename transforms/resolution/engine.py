@@ -12,11 +12,22 @@ Clustering rules (why: precision first, and no chains through one weak link):
    exactly one record of the register (`register_source`: the enterprise register lists every
    unit) joins that record: an exact key that is unique in the register is rare enough to be
    decisive. A key shared by two registered units decides nothing (left to Splink). A branch
-   name the register does not hold (XX有限公司呼和浩特分公司 typed for XX有限公司) joins the
+   name the register does not hold (XX有限公司广州分公司 typed for XX有限公司) joins the
    registered unit its parent key names; a registered branch keeps its own key, so a
    branch and its parent stay apart;
 3. Splink pairs that each list an entity at most once (`one_per_dataset`), a
    cluster never takes two mentions of the same dataset.
+5. a pair the kind's `veto` rejects is never applied (residents: names that disagree
+   completely, with no ID number near-agreeing: a shared household phone is not the same
+   person; units: an exact name that several registered units carry, with neither credit
+   code nor community agreeing: homonymous units stay apart).
+
+Usage counts (`usage`): how many people use a phone, how many registered units carry a
+name key. A phone several people use is weaker evidence (its own comparison level, as
+Splink's term-frequency adjustments weaken common values), and a name key several registered
+units carry decides nothing on its own. The counts are over every current mention holding
+the value (the pipeline supplies them for an incremental scope, so that they equal a full
+run's); without them they are counted within the mentions given.
 
 An `EntityKind` carries its own Splink model (`model`), so the same training, scoring and
 clustering serve residents, units and other record types (e.g. the Febrl benchmark's).
@@ -59,22 +70,99 @@ class EntityKind:
     # Rule 2: the source that lists every entity once, and (mention column, register column,
     # match_rule) tried in order for mentions without a valid identifier.
     register_source: str | None = None
-    register_keys: tuple[tuple[str, str, str], ...] = ()
+    register_keys: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = ()
+    # A register join is refused where the mention and the register record are both placed
+    # (this column) and the places differ: a homonym of another community.
+    register_place: str | None = None
+    # (count column, value column, counted column, only mentions of this source or None):
+    # the number of distinct `counted` values among mentions holding each `value`.
+    usage: tuple[tuple[str, str, str, str | None], ...] = ()
+    # Pairs (positions into the mentions) that must never link: a boolean mask per pair.
+    veto: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None
+
+
+def _pairs_where(condition: str, columns: list[str]):
+    """A veto: `condition` (DuckDB SQL over <column>_l / <column>_r) evaluated for every
+    pair, set-based in an in-process DuckDB (the same functions Splink's levels use)."""
+    def veto(mentions: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+        import duckdb
+
+        # A column the mentions lack is unknown (null): a condition on it vetoes nothing.
+        known = pd.DataFrame({c: mentions[c] if c in mentions else
+                              pd.Series([None] * len(mentions), dtype=object)
+                              for c in columns})
+        sides = [known.iloc[pairs[side].to_numpy()].reset_index(drop=True)
+                 .add_suffix(suffix) for side, suffix in (("left", "_l"), ("right", "_r"))]
+        connection = duckdb.connect()
+        try:
+            connection.register("pairs", pd.concat(sides, axis=1))
+            mask = connection.execute(f"SELECT coalesce({condition}, false) FROM pairs") \
+                .fetchnumpy()
+        finally:
+            connection.close()
+        return np.asarray(next(iter(mask.values())), dtype=bool)
+    return veto
+
+
+def _near(column: str, edits: int) -> str:
+    return f"coalesce(levenshtein({column}_l::VARCHAR, {column}_r::VARCHAR) <= {edits}, false)"
+
+
+# Residents: names that share nothing (surnames differ, the readings are not even close: the
+# else level of the name comparison), with no ID number within two edits. A phone or an
+# address in common is then a household's, not a person's.
+_names_disagree = _pairs_where(
+    "surname_pinyin_l::VARCHAR <> surname_pinyin_r::VARCHAR AND coalesce("
+    "jaro_winkler_similarity(name_pinyin_l::VARCHAR, name_pinyin_r::VARCHAR), 0) < 0.8 "
+    f"AND NOT {_near('id_number', 2)}",
+    ["surname_pinyin", "name_pinyin", "id_number"])
+# Units: a name key several registered units carry is no evidence by itself: such a pair
+# needs its credit codes within two edits or the same community.
+_homonymous = _pairs_where(
+    "greatest(name_holders_l::BIGINT, name_holders_r::BIGINT) > 1 "
+    "AND unit_name_key_l::VARCHAR = unit_name_key_r::VARCHAR "
+    f"AND NOT {_near('uscc', 2)} "
+    "AND NOT coalesce(community_code_l::VARCHAR = community_code_r::VARCHAR, false)",
+    ["name_holders", "unit_name_key", "uscc", "community_code"])
 
 
 RESIDENT = EntityKind(
     "resident", "R", "id_number", "id_valid", "exact_id",
     ("birth_date", "birth_ym", "gender"),
     ("name", "name_pinyin", "surname_pinyin", "given_pinyin", "id_number", "id_valid", "phone",
-     "birth_date", "birth_ym", "gender", "district_code", "street_code", "community_code",
-     "compound", "building", "household"))
+     "phone_users", "birth_date", "birth_ym", "gender", "district_code", "street_code",
+     "community_code", "compound", "building", "household"),
+    usage=(("phone_users", "phone", "name_pinyin", None),), veto=_names_disagree)
 UNIT = EntityKind(
     "unit", "U", "uscc", "uscc_valid", "exact_uscc", (),
     ("name", "unit_name_key", "parent_name_key", "is_branch", "uscc", "uscc_valid", "phone",
-     "community_code"), threshold=0.5, strong=0.99,
+     "community_code", "name_holders"), threshold=0.5, strong=0.99,
     register_source="market_regulation.enterprises",
-    register_keys=(("unit_name_key", "unit_name_key", "exact_name_key"),
-                   ("parent_name_key", "unit_name_key", "registered_parent")))
+    # The same name in the same community first: it tells homonymous units apart.
+    register_keys=((("unit_name_key", "community_code"), ("unit_name_key", "community_code"),
+                    "exact_name_community"),
+                   (("unit_name_key",), ("unit_name_key",), "exact_name_key"),
+                   (("parent_name_key",), ("unit_name_key",), "registered_parent")),
+    usage=(("name_holders", "unit_name_key", "source_record_id",
+            "market_regulation.enterprises"),), veto=_homonymous,
+    register_place="community_code")
+
+
+def with_usage(kind: EntityKind, mentions: pd.DataFrame,
+               population: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`mentions` with the kind's usage counts, counted over `population` (every current
+    mention holding the values; default `mentions` itself). A null value counts 0; a count
+    whose columns the mentions do not carry is left out."""
+    population = mentions if population is None else population
+    out = mentions.copy()
+    for column, value, counted, source in kind.usage:
+        if not {value, counted} | ({"source"} if source else set()) <= set(population):
+            continue
+        holders = population if source is None else \
+            population[population["source"] == source]
+        counts = holders.dropna(subset=[value, counted]).groupby(value)[counted].nunique()
+        out[column] = mentions[value].map(counts).fillna(0).astype(np.int64)
+    return out
 
 
 def _not_both_keyed(kind: EntityKind, rule: str) -> str:
@@ -111,7 +199,11 @@ def splink_settings(kind: EntityKind) -> dict:
                 cll.NullLevel("id_number"), cll.ExactMatchLevel("id_number"),
                 cll.LevenshteinLevel("id_number", 2), cll.ElseLevel()]),
             cl.CustomComparison(output_column_name="phone", comparison_levels=[
-                cll.NullLevel("phone"), cll.ExactMatchLevel("phone"),
+                cll.NullLevel("phone"),
+                cll.CustomLevel("phone_l = phone_r AND phone_users_l <= 1",
+                                label_for_charts="same phone, one person uses it"),
+                cll.ExactMatchLevel("phone").configure(
+                    label_for_charts="same phone, several people use it"),
                 cll.LevenshteinLevel("phone", 1), cll.ElseLevel()]),
             cl.CustomComparison(output_column_name="birth", comparison_levels=[
                 cll.NullLevel("birth_ym"), cll.ExactMatchLevel("birth_date"),
@@ -169,6 +261,8 @@ def splink_settings(kind: EntityKind) -> dict:
 def _splink_frame(kind: EntityKind, mentions: pd.DataFrame) -> pa.Table:
     """What Splink sees, as an Arrow table: text columns typed as strings with real nulls
     (never Python objects: a city's mentions would take gigabytes so)."""
+    mentions = with_usage(kind, mentions) if any(
+        column not in mentions.columns for column, *_ in kind.usage) else mentions
     frame = mentions[[c for c in kind.columns if c in mentions.columns]].copy()
     if kind is UNIT:
         frame["street_code"] = frame["community_code"].str[:9]
@@ -341,6 +435,14 @@ def _attribute(values: pd.Series) -> np.ndarray:
     return pd.factorize(values.astype(object).where(values.notna(), None))[0].astype(np.int64)
 
 
+def _joined(mentions: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """The columns' values joined into one key; null where any is null."""
+    key = mentions[columns[0]].astype("str")
+    for column in columns[1:]:
+        key = key + "\x1f" + mentions[column].astype("str")
+    return key
+
+
 def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters,
                    valid: np.ndarray) -> np.ndarray:
     """Rule 2: mentions joined to the one register record holding their key; the rule that
@@ -350,15 +452,23 @@ def _join_register(kind: EntityKind, mentions: pd.DataFrame, clusters: _Clusters
         return joined
     register = (mentions["source"] == kind.register_source).to_numpy()
     done = valid | register
-    for column, register_column, rule in kind.register_keys:
-        keys = mentions[register_column].where(register)
+    place = mentions[kind.register_place].to_numpy(dtype=object) \
+        if kind.register_place in mentions else np.full(len(mentions), None, dtype=object)
+    for columns, register_columns, rule in kind.register_keys:
+        if not set(columns + register_columns) <= set(mentions.columns):
+            continue  # mentions that do not carry a key's parts (no community) skip its rule
+        keys = _joined(mentions, register_columns).where(register)
         counts = keys.value_counts()
         unique = register & keys.isin(counts.index[counts == 1]).to_numpy()
         holder = pd.Series(np.flatnonzero(unique), index=keys[unique].to_numpy())
-        target = mentions[column].map(holder).to_numpy()
+        wanted = _joined(mentions, columns)
+        target = wanted.map(holder).to_numpy()
         # A key the register holds (once or more) is decided here: no later, looser rule.
-        present = mentions[column].isin(counts.index).to_numpy()
+        present = wanted.isin(counts.index).to_numpy()
         for i in np.flatnonzero(~done & present & pd.notna(target)):
+            here, there = place[i], place[int(target[i])]
+            if pd.notna(here) and pd.notna(there) and here != there:
+                continue
             a, b = clusters.find(int(i)), clusters.find(int(target[i]))
             if a != b and not clusters.conflict(a, b):
                 clusters.union(a, b)
@@ -382,6 +492,10 @@ def cluster(kind: EntityKind, mentions: pd.DataFrame, pairs: pd.DataFrame) -> pd
     register_rule = _join_register(kind, mentions, clusters, valid)
     pairs = pairs.astype({"left": np.int64, "right": np.int64})
     pairs = pairs[~(valid[pairs["left"].to_numpy()] & valid[pairs["right"].to_numpy()])]
+    if kind.veto is not None and len(pairs):
+        if any(column not in mentions.columns for column, *_ in kind.usage):
+            mentions = with_usage(kind, mentions)
+        pairs = pairs[~kind.veto(mentions, pairs)]
     pairs = pairs.sort_values(["match_probability", "left", "right"],
                               ascending=[False, True, True], kind="stable")
     attached = np.full(n, np.nan)

@@ -13,6 +13,7 @@ from common.sources import ENTERPRISES, GRID, HOTLINE, RESIDENTS, ROSTERS
 from common.sources import PARTY_MEMBERS as PARTY
 from common.sources import UNIT_REPORTS as REPORTS
 from transforms.address import parse_address
+from transforms.city import City, city_from_reference, national
 from transforms.identifiers import normalize_id_number, normalize_phone, normalize_uscc
 from transforms.text import (
     name_pinyin,
@@ -208,8 +209,12 @@ def _community_codes(street_code: pd.Series, community_name: pd.Series,
     return (street_code.astype("str") + "|" + name).map(lookup).astype("str")
 
 
-def person_mentions(latest: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFrame:
-    """Normalised person mentions (PERSON_COLUMNS) of the latest staged versions."""
+def person_mentions(latest: pd.DataFrame, divisions: pd.DataFrame,
+                    city: City | None = None) -> pd.DataFrame:
+    """Normalised person mentions (PERSON_COLUMNS) of the latest staged versions; `city`
+    (default: the divisions' city) supplies the area code of bare local phone numbers and
+    the place names addresses start with."""
+    city = city or city_from_reference(divisions)
     raw = _extract(latest, _PERSON_SQL)
     if raw.empty:
         return pd.DataFrame(columns=PERSON_COLUMNS)
@@ -226,13 +231,13 @@ def person_mentions(latest: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFra
     surname_py, given_py = _split_pinyin(name, pinyin)
     surname_py = surname_py.fillna(name_pinyin(honorific[0]).where(surname_only))
     ids = normalize_id_number(raw["id_number"].astype("str"))
-    phones = normalize_phone(raw["phone"].astype("str"))
+    phones = normalize_phone(raw["phone"].astype("str"), city.default_area_code)
     birth_full, birth_ym = _birth(raw["birth"])
     id_birth = (ids["id_number"].str[6:10] + "-" + ids["id_number"].str[10:12] + "-"
                 + ids["id_number"].str[12:14]).where(ids["id_birth_ok"].fillna(False))
     id_gender = ids["id_number"].str[16].astype("float").mod(2).map({1.0: "男", 0.0: "女"})
     birth_date = birth_full.fillna(id_birth)
-    address = parse_address(raw["address"].astype("str"), divisions)
+    address = parse_address(raw["address"].astype("str"), divisions, city=city)
     community = raw["community_code"].astype("str").where(
         raw["community_code"].astype("str").str.fullmatch(r"\d{12}").fillna(False))
     community = community.fillna(address["community_code"]).fillna(
@@ -264,16 +269,19 @@ def person_mentions(latest: pd.DataFrame, divisions: pd.DataFrame) -> pd.DataFra
     })[PERSON_COLUMNS]
 
 
-def unit_mentions(latest: pd.DataFrame) -> pd.DataFrame:
-    """Normalised unit mentions (UNIT_COLUMNS) of the latest staged versions."""
+def unit_mentions(latest: pd.DataFrame, city: City | None = None) -> pd.DataFrame:
+    """Normalised unit mentions (UNIT_COLUMNS) of the latest staged versions; `city` gives
+    the place names dropped from name keys and the area code of bare phone numbers
+    (default: none but the provinces')."""
+    city = city or national()
     raw = _extract(latest, _UNIT_SQL)
     if raw.empty:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     raw = raw[raw[["name", "uscc"]].notna().any(axis=1)].reset_index(drop=True)
     repaired, _ = repair_mojibake(raw["name"].astype("str"))
-    names = normalize_unit_name(repaired)
+    names = normalize_unit_name(repaired, city)
     uscc = normalize_uscc(raw["uscc"].astype("str"))
-    phones = normalize_phone(raw["phone"].astype("str"))
+    phones = normalize_phone(raw["phone"].astype("str"), city.default_area_code)
     community = raw["community_code"].astype("str")
     return pd.DataFrame({
         "source": raw["source"], "source_record_id": raw["source_record_id"],
