@@ -48,7 +48,7 @@ LINEAGE = {"content_hash": "h", "run_id": "bench"}
 
 def divisions_of(scale: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     districts, streets, communities = SHAPE[scale]
-    rows = [("150100000000", "呼和浩特市", "city", None)]
+    rows = [("150100000000", "示例市", "city", None)]  # a synthetic city
     for d in range(districts):
         dc = f"1501{d + 2:02d}000000"
         rows.append((dc, f"第{d + 1}区", "district", "150100000000"))
