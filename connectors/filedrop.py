@@ -63,8 +63,9 @@ class FileDropConnector(Connector):
     # not in the manifest, so the next run tries it again), or fails the run.
     read_errors_quarantine: ClassVar[bool] = False
     # Whether an unchanged file lands again on a re-run of the window that landed it (found
-    # by its copy under the partition it would land in now), so that the re-run replaces
-    # the window's parts as every source's re-run does.
+    # by its copy under the partition it would land in now), so that the re-run reports
+    # and lands what the first run did, as every source's re-run does (as a new attempt
+    # of its part: the landing zone never replaces anything).
     reland_on_window_rerun: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]):

@@ -115,7 +115,7 @@ class GridFileConnector(FileDropConnector):
 
     def landed_name(self, relative_path: str, sha256: str) -> str:
         # Each version of a file gets its own place: a re-export never overwrites the bytes
-        # of the version it replaces, and landing the same version again is idempotent.
+        # of the version it supersedes, and landing the same version again is idempotent.
         return f"{sha256[:16]}/{relative_path}"
 
     def part_name(self, relative_path: str, sha256: str) -> str:

@@ -317,8 +317,8 @@ class RestConnector(Connector):
 
     `extract()` asks the source for everything changed since min(watermark, window.since)
     minus the overlap, up to window.until; keeps the latest version of each record; lands
-    them in one part named after the window (a re-run replaces it); and only then moves the
-    watermark forward (never backwards).
+    them in one part named after the window (a re-run lands a new attempt of it beside the
+    earlier ones, which stay); and only then moves the watermark forward (never backwards).
     """
 
     key_field: ClassVar[str]  # the record key (landed as the frame's key column)

@@ -250,7 +250,7 @@ class RosterConnector(FileDropConnector):
     key_column = "source_record_id"
     landed_files_note = "files_considered"  # the name roster reports have always used
     # A file version lands once: unchanged files are skipped, except on a re-run of the
-    # window that landed them (its parts are replaced, as for every source).
+    # window that landed them (landed again as new attempts, as for every source).
     reland_on_window_rerun = True
 
     settings_model = RosterSettings

@@ -16,7 +16,8 @@ credit codes, probabilistic with Splink otherwise) and publishes `shared.residen
 of tickets, grid events and community workers into their shared tables (history kept), and
 **check_freshness** fails the run when a source is staler than its configured limit.
 
-- Re-running a day replaces that day's landing parts and changes nothing else.
+- Re-running a day lands new attempts beside that day's landing parts (the landing zone is
+  append-only: nothing is deleted or overwritten) and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
   `airflow backfill create --dag-id govshare_daily --from-date ... --to-date ...` re-runs a range.
 - A source that is not configured is skipped, not failed.
