@@ -73,6 +73,12 @@ def recent_landed_counts(ws: Workspace, source: str, run_id: str, runs: int = 7,
 
 
 
+def storable_text(values: pd.Series) -> pd.Series:
+    """Text every warehouse can hold: a NUL character (no PostgreSQL text can, and COPY
+    fails on it) is stored as the six characters `\\u0000`, visibly, as JSON writes it."""
+    return values.map(lambda v: v.replace("\x00", "\\u0000") if isinstance(v, str) else v)
+
+
 def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
     """sha256 of source, location, reason and raw: the same rejection twice is one row."""
     parts = zip(frame["raw_location"].astype("str"), frame["reason"].astype("str"),
@@ -93,9 +99,9 @@ def record_quarantine(conn: sa.Connection, source: str, run_id: str,
         "quarantine_id": quarantine_ids(source, quarantined),
         "source": source,
         "source_record_id": quarantined["source_record_id"],
-        "raw_location": quarantined["raw_location"],
-        "reason": quarantined["reason"],
-        "raw": quarantined["raw"],
+        "raw_location": storable_text(quarantined["raw_location"]),
+        "reason": storable_text(quarantined["reason"]),
+        "raw": storable_text(quarantined["raw"]),
         "run_id": run_id,
         "quarantined_at": datetime.now(UTC),
         "replayed_at": pd.Series(pd.NaT, index=quarantined.index, dtype="datetime64[us, UTC]"),
