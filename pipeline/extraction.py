@@ -23,7 +23,7 @@ def source_names(config: dict) -> list[str]:
 def build_connector(source: str, config: dict):
     """The configured connector for one source name (imports only what it needs)."""
     try:
-        return sources.configured_source(config, source).build_connector()
+        return sources.configured_source(config, source).build_connector(config.get("limits"))
     except KeyError as missing:
         raise cfg.ConfigError(f"no source named {source!r} in the sources file") from missing
 
