@@ -34,7 +34,9 @@ def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
 
 def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int:
     """Put landed records (source columns plus the landing's metadata columns) into
-    `staging.record_version`; a version already staged keeps its first landing."""
+    `staging.record_version`; a version already staged keeps its first landing. `staged_at`
+    is now: what incremental resolution and publication read from, so a version staged
+    late (released from quarantine) reaches them in the next ordinary run."""
     from warehouse.engine import upsert
 
     updated = landed["updated_at"] if "updated_at" in landed.columns else None
@@ -48,6 +50,7 @@ def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int
         else None,
         "run_id": landed["_run_id"],
         "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
+        "staged_at": datetime.now(UTC),
     })
     return upsert(conn, versions.drop(columns=[c for c in ("_warnings",) if c in versions]),
                   "staging.record_version",

@@ -76,6 +76,8 @@ record_version = sa.Table(
               comment="warning-severity validation rules the version failed (comma-separated)"),
     sa.Column("run_id", sa.String(256), nullable=False, comment="the run that first landed it"),
     sa.Column("landed_at", TS, nullable=False),
+    sa.Column("staged_at", TS, nullable=False,
+              comment="when this version entered staging (a replay stages it after it landed)"),
     schema="staging",
 )
 
