@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench lock clean
+.PHONY: demo test test-slow test-fuzz lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 # Exit code 5 means no test is marked slow: nothing to run is not a failure.
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+
+# The parsers' fuzz tests (tests/test_fuzz_parsers.py) with CI's fixed budget of examples per
+# test (about a minute and a half); make test runs them with a few examples each.
+test-fuzz: $(STAMP)
+	GOVSHARE_FUZZ_EXAMPLES=400 $(BIN)/pytest -m fuzz
 
 # ruff, then the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
