@@ -78,13 +78,15 @@ def extract(source: str, since: datetime, until: datetime, run_id: str,
             connector = build_connector(source, config)
         except (KeyError, ValueError, TypeError) as error:  # a wrong sources file: no retry helps
             raise cfg.ConfigError(f"{source}: bad configuration: {error}") from error
+        window = Window(since, until)
         state = ManifestAfterCommit(ws.state)
-        report = connector.extract(Window(since, until), ws.landing, state, run_id)
+        report = connector.extract(window, ws.landing, state, run_id)
         record_audit(ws, report, started, state=state)
         log.info("%s: received %d, landed %d, quarantined %d, watermark %s -> %s", source,
                  report.received, report.landed, len(report.quarantined),
                  report.watermark_before, report.watermark_after)
-        return {"source": source, "received": report.received, "landed": report.landed,
+        return {"source": source, "run_date": window.run_date.isoformat(),
+                "received": report.received, "landed": report.landed,
                 "quarantined": len(report.quarantined), "files": report.files,
                 "schema_drift": sorted(set(report.schema_drift))}
 
