@@ -2,7 +2,7 @@
 or exhausted memory. Now a file over a limit is quarantined whole, naming the limit it broke
 and the file, and the rest of the drop loads; a record over a limit is quarantined by itself;
 no parser error stops a source. The bombs run in a fresh process (tests/bounded_support.py)
-whose peak resident memory is asserted far below what the bomb inflates to."""
+whose peak resident memory (VmHWM) is asserted far below what the bomb inflates to."""
 
 from __future__ import annotations
 
