@@ -65,6 +65,12 @@ class SourceSettings(Settings):
                                 "Connection instead of writing them here")
     freshness_hours: float | None = Field(None, gt=0, description="the DAG fails when this "
                                           "source's newest change is older")
+
+
+class ParsedSourceSettings(SourceSettings):
+    """A source whose deliveries a parser reads (files, JSON pages), bounded by limits.
+    Department tables are not: their rows come typed from the database driver."""
+
     limits: ParserLimits = Field(default_factory=ParserLimits, description="this source's "
                                  "parser limits (the top-level `limits` section, with any key "
                                  "set here over it)")
@@ -84,7 +90,7 @@ class SqlTableSettings(SourceSettings):
     chunk_rows: int = Field(50_000, gt=0, description="rows per streamed chunk and part")
 
 
-class RestSettings(SourceSettings):
+class RestSettings(ParsedSourceSettings):
     """The 12345 hotline's REST API (contracts/hotline.md), or an Open311 GeoReport v2
     `requests.json` endpoint (`dialect: open311`)."""
 
@@ -116,7 +122,7 @@ class RestSettings(SourceSettings):
         return value
 
 
-class FileDropSettings(SourceSettings):
+class FileDropSettings(ParsedSourceSettings):
     """A drop folder a vendor or office puts files into: a local path or an fsspec URL."""
 
     root: str = Field(description="folder or fsspec URL (s3://bucket/prefix)")

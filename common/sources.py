@@ -59,7 +59,7 @@ class ConfiguredSource:
 
         module, _, cls = self.kind.connector_for(self.settings).partition(":")
         settings = dict(self.settings)
-        if limits:
+        if limits and "limits" in self.kind.settings.model_fields:
             settings["limits"] = {**limits, **(self.settings.get("limits") or {})}
         return getattr(import_module(module), cls)(settings)
 

@@ -265,6 +265,9 @@ def test_the_sources_file_limits_reach_every_connector_with_section_overrides(tm
     hotline = build_connector("hotline.tickets", config)
     assert (hotline.config.limits.max_json_depth, hotline.config.limits.max_line_bytes) == \
         (5, 10_000)
+    departments = {"departments": [{"table": "t.x", "key": "k", "url": "duckdb:///x"}],
+                   "limits": {"max_json_depth": 5}}
+    build_connector("t.x", departments)  # no parser there: the limits are not its keys
     with pytest.raises(ValueError, match="max_json_depth"):
         build_connector("grid.events", {"grid": {"root": str(tmp_path),
                                                  "limits": {"max_json_depth": 0}}})
