@@ -283,18 +283,25 @@ def _sheet_rows(sheet, limits: ParserLimits, cells: list[int]) -> list[SheetRow]
                 texts[cell["column"] - 1] = cell_text(read.value, read.number_format)
             # Rows the sheet's XML skips are blank: kept, so row numbers stay physical.
             rows += [SheetRow(n, [], [], []) for n in range(len(rows) + 1, number)]
-            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
-            rows.append(SheetRow(number, texts, values, numeric))
-        merged = [CellRange(m.ref) for m in
+            rows.append(SheetRow(number, texts, values, [_is_number(v) for v in values]))
+        merged = [CellRange(m.ref).bounds for m in
                   (parser.merged_cells.mergeCell if parser.merged_cells else [])]
-    width = max([width, *(m.max_col for m in merged if m.min_row <= len(rows))])
+    # bounds: (min_col, min_row, max_col, max_row)
+    width = max([width, *(max_col for _, min_row, max_col, _ in merged if min_row <= len(rows))])
     _count_cells(cells, len(rows) * width, limits, sheet.title)
     for row in rows:
         pad = width - len(row.texts)
         row.texts += [None] * pad
         row.values += [None] * pad
         row.numeric += [False] * pad
-    _fill_merged(rows, merged)
+    # Merged ranges clipped to the rows the sheet has, and their cells counted: a range
+    # declared over a whole sheet costs what it covers of the rows read, no more.
+    clipped = [(min_row, min_col, min(max_row, len(rows)), max_col)
+               for min_col, min_row, max_col, max_row in merged if min_row <= len(rows)]
+    covered = sum((max_row - min_row + 1) * (max_col - min_col + 1)
+                  for min_row, min_col, max_row, max_col in clipped)
+    _count_cells(cells, len(rows) * width + covered, limits, sheet.title)
+    _fill_merged(rows, clipped)
     return rows
 
 
@@ -305,20 +312,27 @@ def _count_cells(cells: list[int], sheet_cells: int, limits: ParserLimits,
                             f"the workbook has more, sheet {title!r} included")
 
 
-def _fill_merged(rows: list[SheetRow], merged: list[CellRange]) -> None:
-    """Fill merged ranges from their top-left cell, within the rows the sheet has."""
-    for bounds in merged:
-        if bounds.min_row > len(rows):
+def _fill_merged(rows: list[SheetRow], ranges) -> None:
+    """Fill each merged range (1-based min_row, min_col, max_row, max_col) from its
+    top-left cell, as a person reading the sheet sees it."""
+    by_number = {row.number: row for row in rows}
+    for min_row, min_col, max_row, max_col in ranges:
+        source = by_number.get(min_row)
+        if source is None or min_col > len(source.texts):
             continue
-        anchor = rows[bounds.min_row - 1]
-        for number in range(bounds.min_row, min(bounds.max_row, len(rows)) + 1):
-            target = rows[number - 1]
-            for col in range(bounds.min_col, bounds.max_col + 1):
-                if (number, col) == (bounds.min_row, bounds.min_col):
+        for number in range(min_row, max_row + 1):
+            target = by_number.get(number)
+            for col in range(min_col, max_col + 1):
+                if target is None or (number, col) == (min_row, min_col) or \
+                        col > len(target.texts):
                     continue
-                target.texts[col - 1] = anchor.texts[bounds.min_col - 1]
-                target.numeric[col - 1] = anchor.numeric[bounds.min_col - 1]
+                target.texts[col - 1] = source.texts[min_col - 1]
+                target.numeric[col - 1] = source.numeric[min_col - 1]
                 target.merged.add(col - 1)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def read_workbook(data: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> list[Sheet]:

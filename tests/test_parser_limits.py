@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -95,27 +96,36 @@ def test_two_million_empty_arrays_in_a_small_gzip_are_one_quarantined_file(tmp_p
     assert report["peak_rss_mib"] < 300, report
 
 
-def _huge_dimension_workbook(path: Path, cell_at_the_end: bool) -> None:
-    """A roster whose sheet declares the dimension A1:XFD1048576 (the last cell there, or
-    only the declaration)."""
+def _roster_workbook(edit_sheet_xml, merge: str | None = None, far_cell: bool = False
+                     ) -> bytes:
+    """A two-row roster workbook whose first sheet's XML is passed through `edit_sheet_xml`:
+    the only way to declare ranges openpyxl would build a cell object for, cell by cell."""
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(ROSTER_HEADER)
     sheet.append(ROSTER_ROW)
-    if cell_at_the_end:
+    if merge:
+        sheet.merge_cells(merge)
+    if far_cell:
         sheet["XFD1048576"] = "x"
-    buffer = io.BytesIO()
+    buffer, out = io.BytesIO(), io.BytesIO()
     book.save(buffer)
     with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info)
             if info.filename == "xl/worksheets/sheet1.xml":
-                text = data.decode()
-                start = text.index("<dimension ref=\"") + len("<dimension ref=\"")
-                end = text.index("\"", start)
-                data = (text[:start] + "A1:XFD1048576" + text[end:]).encode()
-            out.writestr(info, data)
+                data = edit_sheet_xml(data.decode()).encode()
+            dst.writestr(info, data)
+    return out.getvalue()
+
+
+def _huge_dimension_workbook(path: Path, cell_at_the_end: bool) -> None:
+    """A roster whose sheet declares the dimension A1:XFD1048576 (the last cell there, or
+    only the declaration)."""
+    path.write_bytes(_roster_workbook(
+        lambda xml: re.sub(r'<dimension ref="[^"]*"', '<dimension ref="A1:XFD1048576"', xml),
+        far_cell=cell_at_the_end))
 
 
 def test_a_workbook_declaring_xfd1048576_is_read_streaming(tmp_path):
@@ -271,3 +281,18 @@ def test_the_sources_file_limits_reach_every_connector_with_section_overrides(tm
     with pytest.raises(ValueError, match="max_json_depth"):
         build_connector("grid.events", {"grid": {"root": str(tmp_path),
                                                  "limits": {"max_json_depth": 0}}})
+
+
+def _merged_over(ref: str) -> bytes:
+    return _roster_workbook(lambda xml: xml.replace('ref="A1:B2"', f'ref="{ref}"'), "A1:B2")
+
+
+def test_a_merged_range_over_the_whole_sheet_costs_only_the_rows_read():
+    from connectors.limits import LimitExceeded, ParserLimits
+    from connectors.spreadsheet import read_workbook
+
+    [sheet] = read_workbook(_merged_over("A1:XFD1048576"))
+    assert [len(row.texts) for row in sheet.rows] == [16384, 16384]
+    assert sheet.rows[1].texts[:3] == [ROSTER_HEADER[0]] * 3  # filled from A1
+    with pytest.raises(LimitExceeded, match="max_workbook_cells = 20000"):
+        read_workbook(_merged_over("A1:XFD1048576"), ParserLimits(max_workbook_cells=20_000))
