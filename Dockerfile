@@ -1,9 +1,13 @@
 # The pipeline's image: Airflow 3.3 with this project installed from the committed lock.
 FROM python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 AIRFLOW_HOME=/opt/airflow
+# The daily report: Chromium prints its PDF, Noto CJK draws the Chinese (charts, page, PDF).
+RUN apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk && \
+    rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/govshare
 COPY pyproject.toml constraints.txt README.md ./
 COPY govshare govshare
+COPY reports reports
 COPY pipeline pipeline
 COPY common common
 COPY connectors connectors

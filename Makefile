@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow test-fuzz lint bench lock clean
+.PHONY: demo test test-slow test-fuzz lint bench lock clean system-packages
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/govshare demo
+
+# What the daily report needs besides Python packages: Chromium (prints the PDF; the browser
+# tests drive it), poppler-utils (pdftoppm, the PDF tests) and a CJK font (no tofu boxes).
+# Installed with apt-get where this is Debian/Ubuntu as root; elsewhere it says what to do.
+SYSTEM_PACKAGES = chromium poppler-utils fonts-noto-cjk
+system-packages:
+	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null && \
+	    [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
+	  echo "system packages present: $(SYSTEM_PACKAGES)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); \
+	else \
+	  echo "The daily report needs: $(SYSTEM_PACKAGES) (Debian/Ubuntu names)." >&2; \
+	  echo "Install them as root: apt-get install $(SYSTEM_PACKAGES)" >&2; \
+	  echo "or point GOVSHARE_CHROMIUM / GOVSHARE_CJK_FONT at a Chromium and a CJK font." >&2; \
+	fi
 
 test: $(STAMP)
 	$(BIN)/pytest -m "not slow"

@@ -161,6 +161,17 @@ class VolumeCheckSettings(Settings):
     min_median: int = Field(50, ge=0, description="no check while the median is smaller")
 
 
+class ReportSettings(Settings):
+    """Where the daily report and feeds are written and who gets them (reports/)."""
+
+    out: str | None = Field(None, description="folder of the reports and feeds (default "
+                            "$GOVSHARE_HOME/reports)")
+    recipients: str | None = Field(None, description="the recipients file (default "
+                                   "$GOVSHARE_RECIPIENTS; none: nothing is delivered)")
+    colour_by: str = Field("hotline.resolution_rate", description="the indicator the grid "
+                           "of communities is coloured by")
+
+
 class PipelineSettings(Settings):
     """The sources file's keys that are not a source section."""
 
@@ -176,6 +187,82 @@ class PipelineSettings(Settings):
                                               "source name, over those in the sections")
     limits: ParserLimits = Field(default_factory=ParserLimits, description="parser limits "
                                  "of every source (a section's own `limits` overrides keys)")
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings(),
+                                    description="the daily report and its delivery")
+
+    indicators_settings: str | None = Field(None, description="the indicator settings file "
+                                            "(default: config/indicators.yaml of the project)")
+
+
+# ---- the indicator settings file (config/indicators.yaml) ----------------------------------
+
+class ContactLimits(Settings):
+    """Hours from a ticket's receipt to its first contact (响应), by urgency."""
+
+    urgent_hours: float = Field(2.0, gt=0, description="紧急 tickets")
+    normal_hours: float = Field(24.0, gt=0, description="一般 tickets")
+
+
+class ResolutionLimits(Settings):
+    """Hours from a ticket's receipt to its resolution deadline, by urgency."""
+
+    urgent_hours: float = Field(24.0, gt=0, description="紧急 tickets (24 h)")
+    normal_hours: float = Field(168.0, gt=0, description="一般 tickets (7 days)")
+
+
+class CompositeWeights(Settings):
+    """hotline.composite_score = 100 × (response × w1 + resolution × w2 + satisfaction × w3)."""
+
+    response: float = Field(0.10, ge=0, le=1, description="weight of the response rate")
+    resolution: float = Field(0.45, ge=0, le=1, description="weight of the resolution rate")
+    satisfaction: float = Field(0.45, ge=0, le=1, description="weight of the satisfaction rate")
+
+    @model_validator(mode="after")
+    def _sum_to_one(self):
+        if abs(self.response + self.resolution + self.satisfaction - 1.0) > 1e-9:
+            raise ValueError("the three weights must add up to 1")
+        return self
+
+
+class SatisfactionScores(Settings):
+    """What each callback answer counts for in hotline.satisfaction_rate."""
+
+    satisfied: float = Field(1.0, ge=0, le=1, description="满意")
+    basically_satisfied: float = Field(0.9, ge=0, le=1, description="基本满意")
+    dissatisfied: float = Field(0.0, ge=0, le=1, description="不满意")
+
+
+class LinkMatching(Settings):
+    """The pipeline's own matching of a grid event to a hotline ticket about the same problem
+    at the same place (grid.hotline_linked, shared.grid_hotline_link)."""
+
+    window_hours: float = Field(48.0, gt=0, description="largest time between the ticket's "
+                                "receipt and the event's report")
+    min_score: float = Field(0.75, ge=0, le=1, description="least combined similarity "
+                             "(place and problem text) for a match")
+    address_weight: float = Field(0.6, ge=0, le=1, description="share of the place "
+                                  "similarity (same compound, or nearby) in the score; the "
+                                  "rest is the problem text's")
+
+
+class IndicatorSettings(Settings):
+    """config/indicators.yaml: the city's choices for the indicators of docs/spec/indicators.md
+    (the defaults are the spec's). The computed run records them in ops.indicator_run."""
+
+    timezone: str = Field("Asia/Shanghai", description="local time the periods follow")
+    contact_limit: ContactLimits = Field(default_factory=ContactLimits)
+    resolution_limit: ResolutionLimits = Field(default_factory=ResolutionLimits)
+    whistle_report_hours: float = Field(24.0, gt=0, description="a summoned department "
+                                        "reports in time within this many hours of the whistle")
+    composite_weights: CompositeWeights = Field(default_factory=CompositeWeights)
+    satisfaction_scores: SatisfactionScores = Field(default_factory=SatisfactionScores)
+    repeat_caller_days: int = Field(30, ge=1, description="days (ending on the period's last "
+                                    "day) over which a resident's tickets are counted")
+    repeat_caller_min_tickets: int = Field(3, ge=2, description="tickets that make a "
+                                           "repeat caller")
+    organizers_per_center: int = Field(2, ge=0, description="党建组织员 a community service "
+                                       "center needs")
+    linking: LinkMatching = Field(default_factory=LinkMatching)
 
 
 # ---- the access file and the rule files ------------------------------------------------------
@@ -292,3 +379,69 @@ def validate(model: type[Settings], data: Any, path: str | Path) -> Settings:
         return model.model_validate(data if data is not None else {})
     except ValidationError as error:
         raise SettingsError(path, problems_of(error)) from None
+
+
+# ---- the report's recipients file (reports.delivery) --------------------------------------
+
+class SmtpSettings(Settings):
+    """The mail server reports are sent through. The password is never written here: name
+    the environment variable that holds it."""
+
+    host: str = Field(description="SMTP server host")
+    port: int = Field(25, gt=0, lt=65536)
+    sender: str = Field(description="From: address")
+    username: str | None = Field(None, description="log in as this user (with password_env)")
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                     description="environment variable holding the password")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    ssl: bool = Field(False, description="connect with TLS from the start (port 465)")
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class DeliveryRetry(Settings):
+    """How often one recipient's delivery is tried, with exponential backoff between tries."""
+
+    attempts: int = Field(4, ge=1, le=10, description="tries per recipient, the first included")
+    initial_seconds: float = Field(2.0, ge=0, description="wait after the first failure")
+    max_seconds: float = Field(60.0, ge=0, description="longest wait between two tries")
+
+
+class Recipient(Settings):
+    """One recipient: mail addresses or a webhook, and the division whose report it gets."""
+
+    name: str = Field(min_length=1, description="shown in the audit table and the summary")
+    division: str | None = Field(None, pattern=r"^[0-9]{12}$", description="the division's "
+                                 "12-digit code (a district's leadership gets its district); "
+                                 "default: the whole city")
+    email: list[str] = Field(default_factory=list, description="To: addresses")
+    webhook: str | None = Field(None, pattern=r"^https?://", description="URL the day's "
+                                "numbers are POSTed to as JSON")
+    webhook_token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                          description="environment variable holding a bearer "
+                                          "token for the webhook")
+    report: Literal["inline", "attachment"] = Field(
+        "inline", description="mail: the HTML report as the body or as an attachment")
+    attach_pdf: bool = Field(True, description="mail: attach the PDF too")
+
+    @model_validator(mode="after")
+    def _one_channel(self):
+        if bool(self.email) == bool(self.webhook):
+            raise ValueError("give either email addresses or a webhook, not both or neither")
+        return self
+
+
+class RecipientsFile(Settings):
+    """The recipients file (config/recipients.example.yaml documents it)."""
+
+    smtp: SmtpSettings | None = None
+    retry: DeliveryRetry = Field(default_factory=DeliveryRetry)
+    recipients: list[Recipient] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _smtp_for_mail(self):
+        if self.smtp is None and any(r.email for r in self.recipients):
+            raise ValueError("mail recipients need an smtp section")
+        names = [r.name for r in self.recipients]
+        if len(names) != len(set(names)):
+            raise ValueError("recipient names must be unique")
+        return self

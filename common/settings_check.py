@@ -11,6 +11,7 @@ from pydantic import Field
 from common.settings import (
     AccessFile,
     PipelineSettings,
+    RecipientsFile,
     RulesFile,
     Settings,
     SettingsError,
@@ -33,6 +34,8 @@ def file_kind(data: Any) -> str:
     """Which settings file a parsed YAML document is: rules, access or sources."""
     if isinstance(data, dict) and "rules" in data and "source" in data:
         return "rules"
+    if isinstance(data, dict) and "recipients" in data:
+        return "recipients"
     if isinstance(data, dict) and ("reader_role" in data
                                    or isinstance(data.get("departments"), dict)):
         return "access"
@@ -51,7 +54,7 @@ def check_file(path: str | Path, kind: str | None = None) -> tuple[str, list[str
         return kind or "unknown", [f"(file): cannot be read as YAML: {error}"]
     kind = kind or file_kind(data)
     model = {"sources": sources_file_model, "access": lambda: AccessFile,
-             "rules": lambda: RulesFile}[kind]()
+             "rules": lambda: RulesFile, "recipients": lambda: RecipientsFile}[kind]()
     try:
         validate(model, data, path)
     except SettingsError as error:

@@ -15,6 +15,8 @@ credit codes, probabilistic with Splink otherwise) and publishes `shared.residen
 `shared.unit` and their `*_xref` tables with stable ids; **publish** loads the latest state
 of tickets, grid events and community workers into their shared tables (history kept), and
 **check_freshness** fails the run when a source is staler than its configured limit.
+Publish emits the Asset `govshare://warehouse/shared/published` with the day: it schedules
+`govshare_indicators` (indicators, the leadership's report, delivery).
 
 - Re-running a day lands new attempts beside that day's landing parts (the landing zone is
   append-only: nothing is deleted or overwritten) and changes nothing else.
@@ -30,6 +32,8 @@ from datetime import date
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task, task_group
+
+from pipeline.airflow_deadline import PUBLISHED
 
 LOCAL_TZ = "Asia/Shanghai"
 START = pendulum.parse(os.environ.get("GOVSHARE_START_DATE", "2026-11-01"), tz=LOCAL_TZ)
@@ -109,15 +113,18 @@ def resolve() -> dict:
     return run_resolve(load_sources(), run_id)
 
 
-@task(retries=2)
+@task(retries=2, outlets=[PUBLISHED])
 def publish() -> dict:
     """Publish the day's latest state: shared.hotline_ticket, grid_event, community_worker
-    (with history), resident and unit ids filled from the cross-references."""
+    (with history), resident and unit ids filled from the cross-references. Emits the
+    PUBLISHED asset with the day, which schedules govshare_indicators."""
     from pipeline.config import load_sources
     from pipeline.publication import publish as run_publish
 
-    _, _, run_id = _window()
-    return run_publish(load_sources(), run_id)
+    start, _, run_id = _window()
+    summary = run_publish(load_sources(), run_id)
+    get_current_context()["outlet_events"][PUBLISHED].extra = {"day": start.date().isoformat()}
+    return summary
 
 
 @task  # AirflowFailException skips the retries: staleness is not transient

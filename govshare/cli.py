@@ -144,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="check settings files against their models")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser(
-        "check", help="every unknown key and wrong type of a sources, access or rules file")
+        "check", help="every unknown key and wrong type of a sources, access, rules or "
+                      "recipients file")
     check.add_argument("files", nargs="+", metavar="FILE")
-    check.add_argument("--kind", choices=["sources", "access", "rules"],
+    check.add_argument("--kind", choices=["sources", "access", "rules", "recipients"],
                        help="default: told from the file's keys")
     check.set_defaults(func=cmd_config_check)
 
@@ -162,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--reason", required=True, help="what was fixed (recorded)")
     release.set_defaults(func=cmd_batch_release)
 
+    from govshare.indicators_cli import add_indicators_parser
     from govshare.quarantine_cli import add_quarantine_parser
+    from govshare.report_cli import add_report_parser
     from govshare.warehouse_cli import add_access_parser, add_export_parser, add_warehouse_parser
 
     add_quarantine_parser(sub)
@@ -170,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_warehouse_parser(sub)
     add_access_parser(sub)
     add_export_parser(sub)
+    add_indicators_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -42,6 +42,7 @@ def demo_sources(sim_dir: Path, home: Path, hotline_url: str,
                     "page_size": 500, "max_requests_per_second": 50, "freshness_hours": 36},
         "grid": {"root": str(home / "drop"), "freshness_hours": 36},
         "rosters": {"root": str(home / "drop")},
+        "reports": {"out": str(home / "reports")},
     }
 
 
@@ -153,6 +154,13 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
                   f"{len(arrived)} files had arrived in the drop folder")
             for line in _audit_lines(sources["warehouse_url"], day):
                 print(line, flush=True)
+        # Publication is done for each day: compute its indicators (and month to date).
+        from govshare.indicators_cli import compute_days
+
+        _step("indicators for the days the DAG ran")
+        compute_days(sources, [START + timedelta(days=n) for n in range(days)],
+                     print_line=lambda line: print(f"    {line}", flush=True))
+        report_lines = _daily_report(dag_day=START + timedelta(days=days - 1), config=sources)
     print()
     print(_published_lines(sources["warehouse_url"]))
     print(f"Done in {time.perf_counter() - began:.0f}s. Outputs:")
@@ -169,4 +177,28 @@ def run_demo(home: Path, scale: str = "small", days: int = 3, seed: int = 42,
     print(f"  quarantine                       : govshare quarantine list  (with "
           f"GOVSHARE_SOURCES={home / 'sources.yaml'})")
     print(f"  Data Docs (validation results)   : {home / 'data_docs' / 'index.html'}")
+    for line in report_lines:
+        print(line)
     return 1 if failed else 0
+
+
+def _daily_report(dag_day, config: dict) -> list[str]:
+    """Run govshare_indicators for the last day (dag.test() does not follow Assets, so the
+    demo chains it) and say where the day's report and feed are, or plainly why there are
+    none."""
+    from govshare import airflow_local
+
+    _step(f"    running DAG govshare_indicators for {dag_day} (indicators, report, delivery)")
+    state = airflow_local.run_with_conf(airflow_local.load_dag("govshare_indicators"),
+                                        {"day": dag_day.isoformat()})
+    from reports.build import stem
+    from reports.daily import out_dir
+
+    folder = out_dir(config) / dag_day.isoformat()
+    html = folder / f"{stem(dag_day, None)}.html"
+    feed = folder / "feeds" / f"{stem(dag_day, None).replace('report_', 'indicators_')}.csv"
+    if "success" not in state or not html.exists():
+        return [f"  daily report                     : NOT BUILT: govshare_indicators "
+                f"ended {state} for {dag_day} (see its task logs under Airflow home)"]
+    return [f"  daily report ({dag_day})        : {html}",
+            f"  indicator feed ({dag_day})      : {feed} (+ .parquet, .json, .manifest.json)"]

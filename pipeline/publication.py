@@ -312,13 +312,52 @@ def publish_grid(conn, divisions, run_id, now, full=False) -> dict:
             "changed": result.changed_count if result else 0, "linked_tickets": linked}
 
 
+def _newest_file_versions(versions: pd.DataFrame, workers: pd.DataFrame
+                          ) -> tuple[pd.DataFrame, pd.Series]:
+    """(the workers of each roster file's newest version, the files staged). A corrected file
+    lands under the same name with every row as a new version (the file's sha256 is part of
+    each record), so a row of an older version of the same file is not on the roster any
+    more."""
+    records = pd.DataFrame([json.loads(r) for r in versions["record"]], index=versions.index)
+    file = records.get("file", pd.Series(None, index=versions.index, dtype="str")).fillna(
+        versions["source_record_id"].str.split("#", n=1).str[0])
+    sha = records.get("file_sha256", pd.Series("", index=versions.index, dtype="str")).fillna("")
+    landed = pd.to_datetime(versions["landed_at"], utc=True)
+    newest = pd.DataFrame({"file": file, "sha": sha, "landed": landed}) \
+        .sort_values("landed").groupby("file")["sha"].last()
+    current = sha == file.map(newest)
+    return workers[current.to_numpy()], pd.Series(file.unique(), dtype="str")
+
+
+def _drop_removed_rows(conn: sa.Connection, files: pd.Series, kept: pd.Series) -> int:
+    """Remove the published rows of the staged files that their newest version no longer has
+    (a corrected roster that drops a row removes that worker)."""
+    if files.empty:
+        return 0
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _roster_files")
+    conn.exec_driver_sql("CREATE TEMP TABLE _roster_files (file VARCHAR)")
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _roster_kept")
+    conn.exec_driver_sql("CREATE TEMP TABLE _roster_kept (source_record_id VARCHAR)")
+    bulk_insert(conn, pd.DataFrame({"file": files.to_numpy()}), "_roster_files")
+    bulk_insert(conn, pd.DataFrame({"source_record_id": kept.to_numpy()}), "_roster_kept")
+    removed = conn.exec_driver_sql(
+        "DELETE FROM shared.community_worker WHERE EXISTS (SELECT 1 FROM _roster_files f "
+        "WHERE substr(community_worker.source_record_id, 1, length(f.file) + 1) = f.file || '#') "
+        "AND source_record_id NOT IN (SELECT source_record_id FROM _roster_kept)").rowcount
+    conn.exec_driver_sql("DROP TABLE _roster_files")
+    conn.exec_driver_sql("DROP TABLE _roster_kept")
+    return removed
+
+
 def publish_rosters(conn, divisions, run_id, now, full=False) -> dict:
     """The newest roster month of each street replaces that street's earlier months; a late
-    roster of an older month changes nothing."""
+    roster of an older month changes nothing; a corrected file replaces its earlier version
+    (rows it no longer has leave the table)."""
     versions = staged_versions(conn, ROSTERS, run_id, full)
     if versions.empty:
         return {"received": 0, "changed": 0, "left": 0}
     workers = worker_frame(versions, divisions, run_id, now)
+    workers, files = _newest_file_versions(versions, workers)
     workers = workers[workers["street_code"].notna() & workers["roster_month"].notna()]
     current = pd.DataFrame(conn.exec_driver_sql(
         "SELECT street_code, max(roster_month) FROM shared.community_worker "
@@ -334,6 +373,7 @@ def publish_rosters(conn, divisions, run_id, now, full=False) -> dict:
         left += conn.execute(sa.text(
             "DELETE FROM shared.community_worker WHERE street_code = :s AND roster_month < :m"),
             {"s": street, "m": month}).rowcount
+    left += _drop_removed_rows(conn, files, keep["source_record_id"])
     result = apply_scd2(conn, keep, "shared.community_worker", ["source_record_id"], now=now,
                         return_keys=False)
     _advance_watermark(conn, ROSTERS, versions, run_id)
