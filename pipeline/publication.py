@@ -47,7 +47,8 @@ def staged_versions(conn: sa.Connection, source: str, run_id: str,
         "SELECT value FROM ops.watermark WHERE source = :s"),
         {"s": _watermark_key(source)}).scalar()
     rows = conn.execute(sa.text(
-        "SELECT source_record_id, content_hash, record_updated_at, record, run_id, last_staged "
+        "SELECT source_record_id, content_hash, record_updated_at, record, run_id, landed_at, "
+        "last_staged "
         "FROM (SELECT *, row_number() OVER (PARTITION BY source_record_id "
         "      ORDER BY record_updated_at DESC, landed_at DESC) AS newest, "
         "      max(staged_at) OVER (PARTITION BY source_record_id) AS last_staged "
@@ -60,7 +61,7 @@ def staged_versions(conn: sa.Connection, source: str, run_id: str,
         {"source": source, "all": watermark is None, "watermark": watermark or
          "1970-01-01T00:00:00+00:00", "run_id": run_id}).all()
     return pd.DataFrame(rows, columns=["source_record_id", "content_hash", "record_updated_at",
-                                       "record", "run_id", "last_staged"])
+                                       "record", "run_id", "landed_at", "last_staged"])
 
 
 def _advance_watermark(conn: sa.Connection, source: str, versions: pd.DataFrame,
