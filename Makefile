@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench lock clean system-packages
+.PHONY: demo test test-slow test-fuzz lint bench lock clean system-packages
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: $(STAMP)
 # Exit code 5 means no test is marked slow: nothing to run is not a failure.
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+
+# The parsers' fuzz tests (tests/test_fuzz_parsers.py) with CI's fixed budget of examples per
+# test (80 s of CPU on this machine); make test runs them with 10 examples each.
+test-fuzz: $(STAMP)
+	GOVSHARE_FUZZ_EXAMPLES=400 $(BIN)/pytest -m fuzz
 
 # ruff, then the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)

@@ -18,7 +18,8 @@ of tickets, grid events and community workers into their shared tables (history 
 Publish emits the Asset `govshare://warehouse/shared/published` with the day: it schedules
 `govshare_indicators` (indicators, the leadership's report, delivery).
 
-- Re-running a day replaces that day's landing parts and changes nothing else.
+- Re-running a day lands new attempts beside that day's landing parts (the landing zone is
+  append-only: nothing is deleted or overwritten) and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
   `airflow backfill create --dag-id govshare_daily --from-date ... --to-date ...` re-runs a range.
 - A source that is not configured is skipped, not failed.

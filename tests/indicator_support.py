@@ -70,14 +70,16 @@ def tickets(rows: list[tuple]) -> list[dict]:
 
 
 def staged(source: str, rows: list[dict], key: str) -> list[dict]:
-    """Department records as staging.record_version holds them (a version per row)."""
+    """Department records as staging.record_version holds them (a version per row, staged
+    when it landed)."""
     out = []
     for n, row in enumerate(rows):
         record = {k: v for k, v in row.items() if not k.startswith("_")}
+        landed = pd.Timestamp(row.get("_landed", "2026-11-09T02:00:00+00:00"))
         out.append({"source": source, "source_record_id": row[key], "content_hash": f"v{n}",
                     "record_updated_at": row.get("_updated", "2026-11-01 08:00:00"),
                     "record": json.dumps(record, ensure_ascii=False), "run_id": "test",
-                    "landed_at": pd.Timestamp(row.get("_landed", "2026-11-09T02:00:00+00:00"))})
+                    "landed_at": landed, "staged_at": landed})
     return out
 
 
