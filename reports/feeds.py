@@ -20,19 +20,12 @@ from warehouse.access import spreadsheet_text
 SCHEMA_VERSION = 1
 # The feed's schema: never reorder or retype a column; add new ones at the end.
 SCHEMA = pa.schema([
-    ("indicator_code", pa.string()),
-    ("indicator_name", pa.string()),
-    ("period_kind", pa.string()),
-    ("period_start", pa.date32()),
-    ("division_code", pa.string()),
-    ("division_name", pa.string()),
-    ("division_level", pa.string()),
-    ("dimension", pa.string()),
-    ("value", pa.float64()),
-    ("numerator", pa.float64()),
-    ("denominator", pa.float64()),
-    ("revised", pa.bool_()),
-    ("computed_at", pa.timestamp("us", tz="UTC")),
+    ("indicator_code", pa.string()), ("indicator_name", pa.string()),
+    ("period_kind", pa.string()), ("period_start", pa.date32()),
+    ("division_code", pa.string()), ("division_name", pa.string()),
+    ("division_level", pa.string()), ("dimension", pa.string()),
+    ("value", pa.float64()), ("numerator", pa.float64()), ("denominator", pa.float64()),
+    ("revised", pa.bool_()), ("computed_at", pa.timestamp("us", tz="UTC")),
 ])
 
 

@@ -638,25 +638,15 @@ s AS (
     FROM summoned GROUP BY idx)
 , rendered AS (
 SELECT v.idx, v.t, t.ticket_id, to_json(struct_pack(
-    ticket_id := t.ticket_id,
-    channel := t.channel,
-    received_at := iso(t.received_at),
-    type := t.type,
-    urgency := t.urgency,
-    category_code := t.category_code,
-    category := t.category,
-    title := t.title,
-    content := t.content,
+    ticket_id := t.ticket_id, channel := t.channel, received_at := iso(t.received_at),
+    type := t.type, urgency := t.urgency,
+    category_code := t.category_code, category := t.category,
+    title := t.title, content := t.content,
     caller := CASE WHEN NOT t.anonymous THEN struct_pack(
         name := t.caller_name, phone := t.caller_phone, id_number := t.caller_id) END,
-    anonymous := t.anonymous,
-    address_text := t.address_text,
-    lat := t.lat,
-    lon := t.lon,
-    district_code := t.district_code,
-    street_code := t.street_code,
-    community_code := t.community_code,
-    status := v.status,
+    anonymous := t.anonymous, address_text := t.address_text, lat := t.lat, lon := t.lon,
+    district_code := t.district_code, street_code := t.street_code,
+    community_code := t.community_code, status := v.status,
     dispatches := coalesce(list_transform(
         list_filter(d.entries, lambda x: x.dispatched <= v.t),
         lambda x: struct_pack(
