@@ -34,8 +34,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task, task_group
 
 from pipeline.airflow_deadline import PUBLISHED
+from pipeline.dag_defaults import DEFAULT_ARGS, LOCAL_TZ
 
-LOCAL_TZ = "Asia/Shanghai"
 START = pendulum.parse(os.environ.get("GOVSHARE_START_DATE", "2026-11-01"), tz=LOCAL_TZ)
 
 
@@ -46,14 +46,6 @@ def _window() -> tuple:
     end = context["data_interval_end"].in_timezone(tz)
     return start, end, context["run_id"]
 
-
-def _mask_personal_data(context) -> None:
-    """Every task's on_execute_callback: ID and phone numbers are masked in what the task
-    logs from then on, whichever logger writes them (Airflow's structlog chain and the
-    stdlib handlers; common.masking.install_log_masking)."""
-    from common.masking import install_log_masking
-
-    install_log_masking()
 
 
 @task(retries=3, retry_exponential_backoff=True)
@@ -162,9 +154,7 @@ def _source_group(section: str):
     max_active_runs=1,
     tags=["govshare", "extract", "daily"],
     doc_md=__doc__,
-    default_args={"owner": "data-engineering", "retries": 2,
-                  "retry_delay": pendulum.duration(minutes=2),
-                  "on_execute_callback": _mask_personal_data},
+    default_args=DEFAULT_ARGS,
 )
 def govshare_daily():
     # The sections are read at parse time from the registry (common.sources), not from the

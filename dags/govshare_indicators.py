@@ -28,14 +28,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipeline.airflow_deadline import PUBLISHED, report_deadline
-
-LOCAL_TZ = "Asia/Shanghai"
-
-
-def _mask_personal_data(context) -> None:
-    from common.masking import install_log_masking
-
-    install_log_masking()
+from pipeline.dag_defaults import DEFAULT_ARGS, LOCAL_TZ
 
 
 def _day() -> str:
@@ -104,9 +97,7 @@ def deliver(day: str) -> list[dict]:
     deadline=report_deadline(),
     tags=["govshare", "indicators", "report"],
     doc_md=__doc__,
-    default_args={"owner": "data-engineering", "retries": 2,
-                  "retry_delay": pendulum.duration(minutes=2),
-                  "on_execute_callback": _mask_personal_data},
+    default_args=DEFAULT_ARGS,
 )
 def govshare_indicators():
     day = compute()

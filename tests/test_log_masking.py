@@ -87,7 +87,7 @@ def test_a_task_of_the_daily_dag_logs_personal_data_masked(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # Every task of the daily DAG installs the masking before it runs.
     assert result["callbacks"] and all(
-        "_mask_personal_data" in names for names in result["callbacks"].values()), \
+        "mask_personal_data" in names for names in result["callbacks"].values()), \
         result["callbacks"]
     assert result["state"] == "failed"  # the probe task raised, as it should
     log = done.stdout + done.stderr
