@@ -135,10 +135,11 @@ class FileDropSettings(ParsedSourceSettings):
 class GridSettings(FileDropSettings):
     """The grid app's daily exports (contracts/grid.md)."""
 
-    pattern: str | None = Field(None, description="glob of the export files under root "
-                                "(default grid/events_*.jsonl*)")
-    lookback_days: int | None = Field(None, ge=0, description="only files dated this many "
-                                      "days before the window (default: the whole drop)")
+    pattern: str | None = Field(
+        None, description="glob of the export files under root (default grid/events_*.jsonl*)")
+    lookback_days: int | None = Field(
+        None, ge=0,
+        description="only files dated this many days before the window (default: the whole drop)")
 
 
 class RosterSettings(FileDropSettings):
@@ -288,12 +289,12 @@ class IndicatorSettings(Settings):
                                         "reports in time within this many hours of the whistle")
     composite_weights: CompositeWeights = Field(default_factory=CompositeWeights)
     satisfaction_scores: SatisfactionScores = Field(default_factory=SatisfactionScores)
-    repeat_caller_days: int = Field(30, ge=1, description="days (ending on the period's last "
-                                    "day) over which a resident's tickets are counted")
-    repeat_caller_min_tickets: int = Field(3, ge=2, description="tickets that make a "
-                                           "repeat caller")
-    organizers_per_center: int = Field(2, ge=0, description="党建组织员 a community service "
-                                       "center needs")
+    repeat_caller_days: int = Field(
+        30, ge=1,
+        description="days (ending on the period's last day) over which a resident's tickets count")
+    repeat_caller_min_tickets: int = Field(3, ge=2, description="tickets that make a repeat caller")
+    organizers_per_center: int = Field(
+        2, ge=0, description="党建组织员 a community service center needs")
     linking: LinkMatching = Field(default_factory=LinkMatching)
 
 
