@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench lock clean
+.PHONY: demo test test-slow test-faults lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,15 @@ demo: $(STAMP)
 	$(BIN)/govshare demo
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not faults"
 
 # Exit code 5 means no test is marked slow: nothing to run is not a failure.
 test-slow: $(STAMP)
-	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "slow and not faults" || [ $$? -eq 5 ]
+
+# The fault-injection scenarios of issue 14 (docs/reliability.md), end to end on both engines.
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults
 
 # ruff, then the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)

@@ -138,3 +138,13 @@ class RawLanding:
         if not paths:
             return pd.DataFrame(columns=META_COLUMNS)
         return pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)
+
+    def landed_versions(self, source: str) -> pd.DataFrame:
+        """`_source_record_id`, `_content_hash` and `_run_id` of every landed record of a
+        source (only those columns read: what a reconciliation counts)."""
+        columns = ["_source_record_id", "_content_hash", "_run_id"]
+        base = self.root / "records" / source
+        paths = sorted(str(p) for p in base.rglob("*.parquet")) if base.exists() else []
+        if not paths:
+            return pd.DataFrame(columns=columns)
+        return ds.dataset(paths, format="parquet").to_table(columns=columns).to_pandas()

@@ -8,9 +8,10 @@ from datetime import date
 
 import pytest
 from db_support import drop_pg_database, new_pg_database
-from resolution_support import run_city
-from warehouse_support import published_state, state_differences
+from resolution_support import COMPARED_TABLES, run_city
 
+from pipeline.reconcile import state_differences
+from pipeline.reconcile import warehouse_state as published_state
 from simulator.hotline_server import Faults
 from simulator.noise import NoiseRates
 from simulator.run import simulate
@@ -51,13 +52,7 @@ def test_the_same_tables_on_both_engines(states):
         assert len(states["duckdb"][name]) > 0, f"{name} is empty: nothing was compared"
 
 
-@pytest.mark.parametrize("table", [
-    "shared.resident", "shared.resident_xref", "shared.resident_history",
-    "shared.unit", "shared.unit_xref", "shared.unit_history",
-    "shared.hotline_ticket", "shared.hotline_dispatch", "shared.grid_event",
-    "shared.grid_event_person", "shared.grid_event_unit", "shared.community_worker",
-    "shared.quarantine", "core.person_mention", "core.unit_mention",
-    "staging.record_version"])
+@pytest.mark.parametrize("table", COMPARED_TABLES)
 def test_the_same_rows_on_both_engines(states, table):
     duck, pg = states["duckdb"][table], states["postgres"][table]
     assert len(duck) > 0 or table.endswith("_history"), f"{table} is empty: nothing compared"
