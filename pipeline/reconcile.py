@@ -55,12 +55,14 @@ class RunReconciliation:
     rejected: int
     audit_loaded: int | None
     problems: list[str] = field(default_factory=list)
-    unaccounted: list[str] = field(default_factory=list)  # record ids, a few
+    unaccounted: list[str] = field(default_factory=list)  # record ids
 
     @property
     def pending(self) -> bool:
-        # A run that landed nothing has nothing to validate: 0 = 0 + 0 already.
-        return self.audit_loaded is None and self.received is not None and self.landed > 0
+        # Not validated yet, with versions nothing accounts for. (A run whose versions were
+        # all loaded, by its own validation or a later one, is done whatever its audit says.)
+        return self.audit_loaded is None and self.received is not None and bool(
+            self.unaccounted)
 
     @property
     def ok(self) -> bool:
@@ -134,7 +136,7 @@ def _reconcile_run(source, run, audit, landed, staged_keys, held_keys, rejects
         audit_landed=count("records_landed"), landed=len(versions), loaded=len(loaded),
         quarantined=len(quarantined), rejected=len(rejects),
         audit_loaded=count("records_loaded"),
-        unaccounted=sorted(v[0] for v in unaccounted)[:5])
+        unaccounted=sorted(v[0] for v in unaccounted))
     if row is None:
         result.problems.append(f"{len(versions)} versions landed by a run with no audit row")
         return result

@@ -147,7 +147,13 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
 
     config = config or cfg.load_sources()
     with Workspace(config) as ws:
+        # The run date's versions, and what this run landed elsewhere: a re-export of an
+        # earlier day lands under that day, and would otherwise never be validated.
         landed = ws.landing.read_records(source, run_date)
+        elsewhere = ws.landing.read_run(source, run_id, besides=run_date)
+        if len(elsewhere):
+            landed = pd.concat([landed, elsewhere], ignore_index=True) if len(landed) \
+                else elsewhere
         if not has_rules(source):
             log.warning("%s has no validation suite in expectations/rules/: staged unvalidated",
                         source)

@@ -211,10 +211,13 @@ def test_department_connection_dropped_mid_read(city, tmp_path, mariadb_url, eng
     """A MariaDB department database whose connection is cut mid-read (a TCP proxy that
     drops after a few kilobytes, as a restarting server does): the extraction fails, lands
     no half of anything as done (no watermark, no audit), and its retry lands the same
-    versions as an uninterrupted read."""
+    versions as an uninterrupted read. The residents are copied into a database of the
+    test's own (a department source is named after its table, so it has no rules file and
+    stages unvalidated: the fault is in the read)."""
     import uuid
 
     schema = f"faults_{uuid.uuid4().hex[:8]}"
+    source = f"{schema}.residents"
     admin = sa.create_engine(mariadb_url)
     rows = pd.read_sql(sa.text(f"SELECT * FROM {DEPARTMENT}"),
                        sa.create_engine(f"duckdb:///{city / 'departments.duckdb'}",
@@ -227,6 +230,8 @@ def test_department_connection_dropped_mid_read(city, tmp_path, mariadb_url, eng
         direct = mariadb_url.replace("/?", f"/{schema}?")
         via_proxy = direct.replace("127.0.0.1:3306", f"127.0.0.1:{proxy.port}")
         since = datetime.combine(START, datetime.min.time(), tzinfo=TZ)
+        until = since + timedelta(days=DAYS)
+        in_window = rows[rows["updated_at"] <= until.replace(tzinfo=None)]
         landed = {}
         clean_url = f"duckdb:///{tmp_path / 'clean.duckdb'}" if engine_kind == "duckdb" \
             else new_pg_database()
@@ -236,27 +241,27 @@ def test_department_connection_dropped_mid_read(city, tmp_path, mariadb_url, eng
                       "landing_root": str(tmp_path / tag / "landing"),
                       "reference": {"root": str(city / "reference")},
                       "data_docs_dir": str(tmp_path / tag / "docs"),
-                      "departments": [{"table": f"{schema}.residents", "source": DEPARTMENT,
-                                       "key": TABLES[DEPARTMENT][1], "url": url,
-                                       "chunk_rows": 100}]}
-            until = since + timedelta(days=DAYS)
+                      "departments": [{"table": source, "key": TABLES[DEPARTMENT][1],
+                                       "url": url, "chunk_rows": 100}]}
             try:
                 if tag == "dropped":
                     with pytest.raises(sa.exc.OperationalError):
-                        extraction.extract(DEPARTMENT, since, until, "run1", config)
+                        extraction.extract(source, since, until, "run1", config)
                     assert proxy.dropped.is_set()
-                    assert _watermark(config, DEPARTMENT) is None
+                    assert _watermark(config, source) is None
                     assert _audit(config).empty
-                extraction.extract(DEPARTMENT, since, until, "run1", config)  # the retry
-                staging.validate_and_load(DEPARTMENT, (until - timedelta(days=1)).date(),
+                extraction.extract(source, since, until, "run1", config)  # the retry
+                staging.validate_and_load(source, (until - timedelta(days=1)).date(),
                                           "run1", config)
                 _assert_reconciled(config)
-                landed[tag] = _landed(config)
-                assert len(landed[tag][DEPARTMENT]) == len(rows)
+                landed[tag] = RawLanding(config["landing_root"]).landed_versions(source)
+                assert len(landed[tag]) == len(in_window)
             finally:
                 if tag == "clean" and engine_kind == "postgres":
                     drop_pg_database(clean_url)
-        assert landed["dropped"] == landed["clean"]
+        versions = {tag: set(zip(f["_source_record_id"], f["_content_hash"]))
+                    for tag, f in landed.items()}
+        assert versions["dropped"] == versions["clean"]
     finally:
         proxy.close()
         with admin.begin() as conn:
@@ -355,7 +360,10 @@ def test_out_of_order_windows(city, baseline, fresh_url, tmp_path):
     are issued in the order records arrive, so the comparison is on staging."""
     config = _run(city, tmp_path, fresh_url, day_order=list(reversed(range(RUN_DAYS))))
     _assert_reconciled(config)
-    _assert_same_as_baseline(config, baseline)
+    # Which run first landed a version, and each run's counts, follow the order: not compared.
+    _assert_latest_equal(config, baseline, ["staging.record_version", "shared.quarantine"],
+                         {"run_id"})
+    assert _landed(config) == baseline[1]
 
 
 def test_reexport_with_fewer_lines(city, baseline, fresh_url, tmp_path):
@@ -411,20 +419,22 @@ def test_source_clock_behind_the_pipeline(city, baseline, fresh_url, tmp_path):
         conn.execute(sa.text(f"DELETE FROM {DEPARTMENT} WHERE {key} IN :ids")
                      .bindparams(sa.bindparam("ids", expanding=True)),
                      {"ids": late[key].tolist()})
+    engine.dispose()  # the connector opens the file read-only: no writer may stay open
     assert len(late) > 0
     late_committed = []
 
     def run_task(task):
         if task.stage == "deliver" and task.day == 1:  # the late commit, skewed clock
-            with engine.begin() as conn:
+            writer = sa.create_engine(f"duckdb:///{departments}")
+            with writer.begin() as conn:
                 late.to_sql(DEPARTMENT.split(".")[1], conn, schema=DEPARTMENT.split(".")[0],
                             if_exists="append", index=False)
+            writer.dispose()
             late_committed.append(len(late))
         return task.run()
 
     config = _run(city, tmp_path, fresh_url, run_task=run_task,
                   overrides={"departments": _departments(f"duckdb:///{departments}")})
-    engine.dispose()
     assert late_committed
     _assert_reconciled(config)
     assert _landed(config) == baseline[1]
