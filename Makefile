@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow test-faults lint bench lock clean
+.PHONY: demo test test-slow test-faults test-fuzz lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test-slow: $(STAMP)
 # The fault-injection scenarios of issue 14 (docs/reliability.md), end to end on both engines.
 test-faults: $(STAMP)
 	$(BIN)/pytest -m faults
+
+# The parsers' fuzz tests (tests/test_fuzz_parsers.py) with CI's fixed budget of examples per
+# test (about a minute and a half); make test runs them with a few examples each.
+test-fuzz: $(STAMP)
+	GOVSHARE_FUZZ_EXAMPLES=400 $(BIN)/pytest -m fuzz
 
 # ruff, then the layer contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)

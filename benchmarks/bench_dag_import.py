@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from common import REPO, record, run_child
+from measure import REPO, record, run_child
 
 CODE = """
 import os, time

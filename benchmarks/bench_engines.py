@@ -14,8 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-
-from common import record, timed
+from measure import markdown_table, record, timed
 
 
 def frame(rows: int) -> pd.DataFrame:
@@ -89,12 +88,10 @@ def main() -> None:
     for name, run in (("DuckDB 2.0", run_duckdb), ("SQLite 3 (attached schema file)", run_sqlite)):
         with tempfile.TemporaryDirectory() as tmp:
             results[name] = run(data, Path(tmp))
-    lines = [f"{args.rows:,} resident-shaped rows (6 columns).", "",
-             "| engine | bulk load | GROUP BY community, status | 10,000 key lookups | file |",
-             "|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['load']:.2f} s | {r['query'] * 1000:.0f} ms | "
-                     f"{r['lookup'] * 1000:.0f} ms | {r['mib']:.0f} MiB |")
+    lines = [f"{args.rows:,} resident-shaped rows (6 columns).", "", *markdown_table(
+        ["engine", "bulk load", "GROUP BY community, status", "10,000 key lookups", "file"],
+        ([name, f"{r['load']:.2f} s", f"{r['query'] * 1000:.0f} ms",
+          f"{r['lookup'] * 1000:.0f} ms", f"{r['mib']:.0f} MiB"] for name, r in results.items()))]
     record("Embedded warehouse engine: DuckDB vs SQLite",
            f"python benchmarks/bench_engines.py --rows {args.rows}", lines)
 

@@ -17,7 +17,7 @@ import argparse
 import json
 import tempfile
 
-from common import record, run_child
+from measure import record, run_child
 
 PREPARE_PG = """
 import duckdb, sqlalchemy as sa

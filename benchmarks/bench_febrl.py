@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import pairwise, peak_rss_mib, record  # noqa: E402
+from benchmarks.measure import pairwise, peak_rss_mib, record  # noqa: E402
 from transforms.resolution import engine  # noqa: E402
 from transforms.resolution.generic import person_kind, person_records  # noqa: E402
 

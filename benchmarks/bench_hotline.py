@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
+from measure import record
 
-from common import record
 from connectors.base import Window
 from connectors.hotline import HotlineConnector
 from connectors.landing import RawLanding

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import record  # noqa: E402
+from benchmarks.measure import record  # noqa: E402
 from warehouse.engine import bulk_insert  # noqa: E402
 from warehouse.scd2 import apply_scd2  # noqa: E402
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import record  # noqa: E402
+from benchmarks.measure import record  # noqa: E402
 
 ADMIN = os.environ.get("GOVSHARE_BENCH_PG_ADMIN_URL",
                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from resolution_support import staged_city  # noqa: E402
 
-from benchmarks.common import bcubed, pairwise, peak_rss_mib, record  # noqa: E402
+from benchmarks.measure import bcubed, pairwise, peak_rss_mib, record  # noqa: E402
 from pipeline.resolution import resolve  # noqa: E402
 from transforms.resolution import mentions as mn  # noqa: E402
 from warehouse.engine import read_frame  # noqa: E402

@@ -16,7 +16,7 @@ import argparse
 import json
 import tempfile
 
-from common import record, run_child
+from measure import record, run_child
 
 SETUP = """
 import json, logging, resource, time

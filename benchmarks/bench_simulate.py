@@ -10,7 +10,7 @@ import argparse
 import json
 import tempfile
 
-from common import record, run_child
+from measure import record, run_child
 
 CODE = """
 import json, resource, time

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import record, run_child
+from measure import record, run_child
 
 CODE = """
 import json, resource, time

@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def timed(results: dict, name: str):
     t0 = time.perf_counter()
     yield
     results[name] = time.perf_counter() - t0
+
+
+def markdown_table(header: list[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table: a header row, the rule, one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
 
 
 def run_child(code: str) -> str:

@@ -32,6 +32,32 @@ class Settings(BaseModel):
 
 # ---- source sections ---------------------------------------------------------------------
 
+MIB = 2 ** 20
+
+
+class ParserLimits(Settings):
+    """How much one delivered file (or one hotline page) may make a parser hold. A file over
+    a limit is quarantined whole, naming the limit it broke; the rest of the drop loads.
+    The defaults are far above what the contracts' sources deliver (a city's daily grid
+    export is a few MB) and far below what would exhaust a worker (docs/landing.md)."""
+
+    max_file_bytes: int = Field(128 * MIB, gt=0, description="a file's size as delivered "
+                                "and once decompressed (gzip; a workbook's zip members)")
+    max_items_per_file: int = Field(1_000_000, gt=0, description="lines of a JSON Lines "
+                                    "file, rows of a CSV file, records of a hotline page")
+    max_line_bytes: int = Field(1 * MIB, gt=0, description="one JSON line (a longer line "
+                                "is quarantined, the file's copy keeps it)")
+    max_json_depth: int = Field(64, gt=0, description="nesting of one JSON record (a "
+                                "deeper one is quarantined)")
+    max_workbook_rows: int = Field(200_000, gt=0, description="rows of one worksheet, up "
+                                   "to its last used row")
+    max_workbook_cells: int = Field(5_000_000, gt=0, description="cells of one workbook, "
+                                    "up to each row's last used column")
+    max_field_chars: int = Field(131_072, gt=0, description="one CSV field")
+    max_rejects_per_file: int = Field(10_000, gt=0, description="broken lines quarantined "
+                                      "one by one; a file with more is quarantined whole")
+
+
 class SourceSettings(Settings):
     """Keys every source section or entry may carry, read by the pipeline itself."""
 
@@ -39,6 +65,9 @@ class SourceSettings(Settings):
                                 "Connection instead of writing them here")
     freshness_hours: float | None = Field(None, gt=0, description="the DAG fails when this "
                                           "source's newest change is older")
+    limits: ParserLimits = Field(default_factory=ParserLimits, description="this source's "
+                                 "parser limits (the top-level `limits` section, with any key "
+                                 "set here over it)")
 
 
 class SqlTableSettings(SourceSettings):
@@ -139,6 +168,8 @@ class PipelineSettings(Settings):
     volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")
+    limits: ParserLimits = Field(default_factory=ParserLimits, description="parser limits "
+                                 "of every source (a section's own `limits` overrides keys)")
 
 
 # ---- the access file and the rule files ------------------------------------------------------

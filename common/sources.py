@@ -52,12 +52,16 @@ class ConfiguredSource:
         hours = self.settings.get("freshness_hours")
         return None if hours is None else float(hours)
 
-    def build_connector(self):
-        """The connector instance (its module is imported here, not when registering)."""
+    def build_connector(self, limits: Mapping[str, Any] | None = None):
+        """The connector instance (its module is imported here, not when registering), with
+        the sources file's parser `limits` under the section's own `limits` keys."""
         from importlib import import_module
 
         module, _, cls = self.kind.connector_for(self.settings).partition(":")
-        return getattr(import_module(module), cls)(self.settings)
+        settings = dict(self.settings)
+        if limits:
+            settings["limits"] = {**limits, **(self.settings.get("limits") or {})}
+        return getattr(import_module(module), cls)(settings)
 
 
 @dataclass(frozen=True)

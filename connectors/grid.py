@@ -19,7 +19,6 @@ manifest, landing and file quarantine are the shared file-drop machinery
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zlib
@@ -34,6 +33,7 @@ import pandas as pd
 from common.settings import GridSettings
 from connectors.base import QuarantinedItem, Window
 from connectors.filedrop import FileContents, FileDropConnector
+from connectors.limits import LimitExceeded, ParserLimits, inflate_gzip, too_deep
 
 SOURCE = "grid.events"
 DEFAULT_PATTERN = "grid/events_*.jsonl*"
@@ -115,7 +115,7 @@ class GridFileConnector(FileDropConnector):
 
     def landed_name(self, relative_path: str, sha256: str) -> str:
         # Each version of a file gets its own place: a re-export never overwrites the bytes
-        # of the version it replaces, and landing the same version again is idempotent.
+        # of the version it supersedes, and landing the same version again is idempotent.
         return f"{sha256[:16]}/{relative_path}"
 
     def part_name(self, relative_path: str, sha256: str) -> str:
@@ -124,10 +124,11 @@ class GridFileConnector(FileDropConnector):
 
     def parse(self, relative_path: str, data: bytes, sha256: str,
               notes: dict[str, Any]) -> FileContents:
-        """The file's lines as records; a damaged gzip file is quarantined whole."""
+        """The file's lines as records; a damaged gzip file, or one over a limit, is
+        quarantined whole."""
         if data[:2] == GZIP_MAGIC:
             try:
-                text = gzip.decompress(data)
+                text = inflate_gzip(data, self.limits.max_file_bytes)
             except (OSError, EOFError, zlib.error) as exc:
                 return FileContents.quarantined_file(
                     relative_path, f"gzip file cannot be decompressed: {exc}")
@@ -136,52 +137,87 @@ class GridFileConnector(FileDropConnector):
                                                  "file is named .gz but is not gzip data")
         else:
             text = data
-        return self._parse_lines(relative_path, text, sha256, notes)
+        return parse_lines(relative_path, text, sha256, notes, self.limits)
 
-    @staticmethod
-    def _parse_lines(path: str, text: bytes, sha256: str,
-                     notes: dict[str, Any]) -> FileContents:
-        contents = FileContents()
-        rows = []
-        if text.startswith(b"\xef\xbb\xbf"):
-            text = text[3:]
-        lines = text.split(b"\n")
-        if lines[-1] == b"":  # the newline that ends the last line
-            lines.pop()
-        for line_no, raw in enumerate(lines, start=1):
-            raw = raw.removesuffix(b"\r")
-            if not raw.strip():
-                notes["blank_lines"] += 1
-                continue
-            location = f"{path}#L{line_no}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                contents.quarantined.append(QuarantinedItem(
-                    location, "broken line: not valid UTF-8", raw.decode("utf-8", "replace")))
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                contents.quarantined.append(QuarantinedItem(
-                    location, f"broken line: not valid JSON ({exc})", line))
-                continue
-            if not isinstance(record, dict):
-                contents.quarantined.append(QuarantinedItem(
-                    location, "broken line: JSON but not an object", line))
-                continue
-            try:
-                required = _required_values(record)
-            except KeyError:
-                required = (None,)
-            if None in required or "" in required:
-                missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
-                contents.quarantined.append(QuarantinedItem(
-                    location, f"missing required field: {', '.join(missing)}", line))
-                continue
-            contents.schema_drift.update(record.keys() - KNOWN_FIELDS)
-            rows.append((str(record["event_id"]), str(record["updated_at"]), path, line_no,
-                         line, sha256))
-        if rows:
-            contents.records = pd.DataFrame(rows, columns=RECORD_COLUMNS)
-        return contents
+
+def parse_lines(path: str, text: bytes, sha256: str, notes: dict[str, Any],
+                limits: ParserLimits) -> FileContents:
+    """The records and broken lines of one JSON Lines text. Raises `LimitExceeded` for a
+    file with more lines than max_items_per_file (counted before any line is split off) or
+    more broken lines than max_rejects_per_file; a line over max_line_bytes or nested
+    deeper than max_json_depth is quarantined by itself."""
+    contents = FileContents()
+    rows = []
+    if text.startswith(b"\xef\xbb\xbf"):
+        text = text[3:]
+    lines = text.count(b"\n") + (not text.endswith(b"\n"))
+    if lines > limits.max_items_per_file:
+        raise LimitExceeded("max_items_per_file", limits.max_items_per_file,
+                            f"the file holds {lines} lines")
+    for line_no, raw in enumerate(_lines(text), start=1):
+        raw = raw.removesuffix(b"\r")
+        if not raw.strip():
+            notes["blank_lines"] += 1
+            continue
+        location = f"{path}#L{line_no}"
+        line = _line_text(raw, location, limits)
+        item = line if isinstance(line, QuarantinedItem) else _record(line, location)
+        if isinstance(item, QuarantinedItem):
+            contents.quarantined.append(item)
+            if len(contents.quarantined) > limits.max_rejects_per_file:
+                raise LimitExceeded("max_rejects_per_file", limits.max_rejects_per_file,
+                                    f"more broken lines (line {line_no} is one)")
+            continue
+        contents.schema_drift.update(item.keys() - KNOWN_FIELDS)
+        rows.append((str(item["event_id"]), str(item["updated_at"]), path, line_no, line,
+                     sha256))
+    if rows:
+        contents.records = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    return contents
+
+
+def _lines(text: bytes):
+    """The lines of a text one at a time (no list of millions of line objects at once)."""
+    start = 0
+    while start < len(text):
+        end = text.find(b"\n", start)
+        if end < 0:
+            end = len(text)
+        yield text[start:end]
+        start = end + 1
+
+
+def _line_text(raw: bytes, location: str, limits: ParserLimits) -> str | QuarantinedItem:
+    """The line as text, or why it cannot be read as JSON within the limits."""
+    if len(raw) > limits.max_line_bytes:
+        return QuarantinedItem(location, f"broken line: over the limit max_line_bytes = "
+                               f"{limits.max_line_bytes} ({len(raw)} bytes; the landed file "
+                               "keeps it)", None)
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return QuarantinedItem(location, "broken line: not valid UTF-8",
+                               raw.decode("utf-8", "replace"))
+    if too_deep(line, limits.max_json_depth):
+        return QuarantinedItem(location, "broken line: JSON nested deeper than the limit "
+                               f"max_json_depth = {limits.max_json_depth}", line)
+    return line
+
+
+def _record(line: str, location: str) -> dict | QuarantinedItem:
+    """The line's event, or why it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        return QuarantinedItem(location, f"broken line: not valid JSON ({exc})", line)
+    if not isinstance(record, dict):
+        return QuarantinedItem(location, "broken line: JSON but not an object", line)
+    try:
+        required = _required_values(record)
+    except KeyError:
+        required = (None,)
+    if None in required or "" in required:
+        missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
+        return QuarantinedItem(location, f"missing required field: {', '.join(missing)}",
+                               line)
+    return record

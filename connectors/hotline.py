@@ -40,7 +40,9 @@ class HotlineConnector(RestConnector):
                   "page_size": self.config.page_size}
         while True:
             envelope, items = self.client.get(TICKETS_PATH, params,
-                                              lambda text: split_envelope(text, "tickets"))
+                                              lambda text: split_envelope(
+                                                  text, "tickets",
+                                                  self.config.limits.max_json_depth))
             yield [RawRecord(raw, value) for raw, value in items]
             token = envelope.get("next_page_token")
             if not token:

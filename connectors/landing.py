@@ -9,13 +9,23 @@ A record partition holds the source's own columns untouched plus four metadata c
 `_source_record_id`, `_extracted_at`, `_run_id`, `_content_hash` (sha256 of the record's
 source columns, so one version of one record has one hash whatever run landed it).
 
-Writes are atomic (temporary file, fsync, rename) and a part is named by the caller
-(typically after the extraction window), so re-running a task replaces exactly its own
-part and never duplicates.
+The zone is append-only: nothing landed is ever deleted or overwritten. A part is named by
+the caller (typically after the extraction window, or after a file version); landing a part
+whose name is taken writes a new attempt beside it (`<part>~2.parquet`, `~3`...), and an
+original file whose name is taken by other bytes lands as `<stem>~2<suffix>`... (the same
+bytes again are not copied twice). Writes are atomic: a temporary file is written, fsynced and
+then hard-linked to a name that must not exist yet, so two attempts never overwrite each
+other and a crash leaves no half-written part.
+
+Readers see every version once: `read_records` returns each (record key, content hash)
+once, from its first landing, whichever attempts landed it; the latest version of each key
+is chosen downstream (staging keeps every version, publication and resolution take the
+newest). A re-run or a retry therefore replaces nothing and loses nothing.
 """
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
@@ -57,7 +67,18 @@ def content_hashes(frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def _atomic_replace(write, target: Path) -> None:
+def _attempt_name(target: Path, attempt: int) -> Path:
+    """The name of a target's `attempt`-th landing: `<stem>~<n><suffix>` after the first (a
+    corrected roster re-delivered as `a.xlsx` lands as `a~2.xlsx` beside the original)."""
+    if attempt == 1:
+        return target
+    return target.with_name(f"{target.stem}~{attempt}{target.suffix}")
+
+
+def _atomic_create(write, target: Path, same=None) -> Path:
+    """Write a new file at `target`, or at its next free attempt name, never over an existing
+    one; returns the name written. `same(path)` says whether an existing file already holds
+    what would be written (then nothing is written and that path is returned)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
@@ -65,10 +86,30 @@ def _atomic_replace(write, target: Path) -> None:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
+        attempt = 1
+        while True:
+            name = _attempt_name(target, attempt)
+            if same is not None and name.exists() and same(name, tmp):
+                return name
+            try:
+                os.link(tmp, name)  # fails if the name exists: no overwrite, even in a race
+                return name
+            except FileExistsError:
+                attempt += 1
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+VERSION_COLUMNS = ["_source_record_id", "_content_hash"]
+
+
+def _versions(table: pa.Table) -> list[tuple[str, str]]:
+    """The (key, content hash) pairs a landed table holds, sorted."""
+    return sorted(zip(*(table.column(c).to_pylist() for c in VERSION_COLUMNS)))
+
+
+def _same_bytes(a: Path, b: str) -> bool:
+    return filecmp.cmp(a, b, shallow=False)
 
 
 class RawLanding:
@@ -87,7 +128,7 @@ class RawLanding:
         """Land `frame` (source columns only) as one part; returns the part's path.
 
         `part` names the piece of work (e.g. `w20261125T000000-20261126T000000`); writing
-        the same part again replaces it.
+        the same part again lands a new attempt beside the earlier ones (`<part>~2`).
         """
         landed = frame.copy()
         landed["_source_record_id"] = landed[key_column].astype("str")
@@ -96,25 +137,34 @@ class RawLanding:
         landed["_content_hash"] = content_hashes(frame)
         table = pa.Table.from_pandas(landed, preserve_index=False)
         target = self.record_partition(source, run_date) / f"{part}.parquet"
-        _atomic_replace(lambda tmp: pq.write_table(table, tmp), target)
-        return target
+        versions = _versions(table)
+        # An attempt that holds exactly these versions already (a re-run of an unchanged
+        # window or file) is not written again.
+        return _atomic_create(lambda tmp: pq.write_table(table, tmp), target,
+                              same=lambda existing, _: _versions(pq.read_table(
+                                  existing, columns=VERSION_COLUMNS)) == versions)
 
     def write_file(self, source: str, run_date: date, src: str | os.PathLike,
                    relative_name: str) -> Path:
-        """Copy an original file, byte for byte, under its path relative to the drop root."""
+        """Copy an original file, byte for byte, under its path relative to the drop root
+        (other bytes already there under that name: as `<stem>~2<suffix>`...; the same
+        bytes: kept once)."""
         target = self.file_partition(source, run_date) / relative_name
-        _atomic_replace(lambda tmp: shutil.copyfile(src, tmp), target)
-        return target
+        return _atomic_create(lambda tmp: shutil.copyfile(src, tmp), target, same=_same_bytes)
 
     def part_files(self, source: str, run_date: date, part: str) -> set[Path]:
-        """The files of one landing part and its numbered chunks (`part`, `part-00001`...)."""
+        """The files of one landing part, its numbered chunks (`part-00001`...) and every
+        attempt of them (`part~2`...)."""
         partition = self.record_partition(source, run_date)
-        return set(partition.glob(f"{part}.parquet")) | set(partition.glob(f"{part}-*.parquet"))
+        return {path for pattern in (f"{part}.parquet", f"{part}~*.parquet", f"{part}-*.parquet")
+                for path in partition.glob(pattern)}
 
     def drop_landed(self, source: str, frame: pd.DataFrame, key_column: str,
                     replacing: set[Path] = frozenset()) -> pd.DataFrame:
         """`frame` without the record versions (key, content hash) that a landed part other
-        than `replacing` already holds: a version re-read in an overlap lands once."""
+        than `replacing` already holds: a version re-read in an overlap lands once. (A
+        re-run of a window passes the window's own parts as `replacing`, so its new attempt
+        holds the whole window again and reports what the first attempt did.)"""
         base = self.root / "records" / source
         files = [str(p) for p in base.rglob("*.parquet") if p not in replacing] \
             if base.exists() else []
@@ -131,13 +181,18 @@ class RawLanding:
         return frame.loc[fresh]
 
     def read_records(self, source: str, run_date: date | None = None) -> pd.DataFrame:
-        """All landed records of a source (one run date, or every run date)."""
+        """All landed record versions of a source (one run date, or every run date), each
+        (key, content hash) once, from its first landing: attempts that landed a version
+        again add nothing, and no attempt hides what an earlier one landed."""
         base = self.root / "records" / source
         paths = sorted((self.record_partition(source, run_date) if run_date else base)
                        .rglob("*.parquet")) if base.exists() else []
         if not paths:
             return pd.DataFrame(columns=META_COLUMNS)
-        return pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)
+        landed = pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)
+        first = landed.sort_values("_extracted_at", kind="stable").drop_duplicates(
+            ["_source_record_id", "_content_hash"])
+        return landed.loc[landed.index.isin(first.index)].reset_index(drop=True)
 
     def landed_versions(self, source: str, run_id: str | None = None) -> pd.DataFrame:
         """`_source_record_id`, `_content_hash` and `_run_id` of every landed record of a

@@ -53,7 +53,8 @@ class Open311Connector(RestConnector):
         while True:
             params = {"start_date": since.isoformat(), "end_date": until.isoformat(),
                       "page": page, "page_size": self.config.page_size}
-            items = self.client.get(REQUESTS_PATH, params, split_array)
+            items = self.client.get(REQUESTS_PATH, params, lambda text: split_array(
+                text, self.config.limits.max_json_depth))
             yield [RawRecord(raw, value) for raw, value in items]
             if len(items) < self.config.page_size:
                 return

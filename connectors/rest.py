@@ -32,6 +32,7 @@ import tenacity
 from common.settings import RestSettings
 from connectors.base import Connector, ExtractionState, ExtractReport, QuarantinedItem, Window
 from connectors.landing import RawLanding
+from connectors.limits import container_end, too_deep
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +211,32 @@ def _skip(text: str, pos: int) -> int:
     return _WHITESPACE.match(text, pos).end()
 
 
-def _array_items(text: str, pos: int) -> tuple[list[tuple[str, Any]], int]:
-    """(raw text, value) of each element of the array opening at text[pos]; end position."""
+class TooDeep:
+    """The value of a record nested deeper than max_json_depth: not parsed (Python's JSON
+    parser recurses, and a deep enough record raises RecursionError), quarantined."""
+
+    def __init__(self, depth: int, limit: int):
+        self.depth, self.limit = depth, limit
+
+    def __str__(self) -> str:
+        return f"JSON nested deeper than the limit max_json_depth = {self.limit}"
+
+
+def _decode(text: str, pos: int, max_depth: int | None) -> tuple[Any, int]:
+    """One value at text[pos] and its end; a container deeper than `max_depth` is measured
+    without parsing it and comes back as `TooDeep`."""
+    if max_depth is not None and text[pos] in "[{":
+        end, depth = container_end(text, pos)
+        if depth > max_depth:
+            return TooDeep(depth, max_depth), end
+    return _DECODER.raw_decode(text, pos)
+
+
+def _array_items(text: str, pos: int, max_depth: int | None = None
+                 ) -> tuple[list[tuple[str, Any]], int]:
+    """(raw text, value) of each element of the array opening at text[pos]; end position.
+    With `max_depth` (only needed when the page nests that deep at all), an element deeper
+    than it has a `TooDeep` value."""
     if text[pos] != "[":
         raise ValueError(f"expected an array at character {pos}")
     items: list[tuple[str, Any]] = []
@@ -219,7 +244,7 @@ def _array_items(text: str, pos: int) -> tuple[list[tuple[str, Any]], int]:
     if text[pos] == "]":
         return items, pos + 1
     while True:
-        value, end = _DECODER.raw_decode(text, pos)
+        value, end = _decode(text, pos, max_depth)
         items.append((text[pos:end], value))
         pos = _skip(text, end)
         if text[pos] == "]":
@@ -238,19 +263,30 @@ def _truncation_is_invalid(scan: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+def _depth_guard(text: str, max_depth: int | None, around: int) -> int | None:
+    """The depth limit of a page's records when the page nests deeper than its records may
+    plus the `around` levels of its envelope (else None: nothing to guard, fast path)."""
+    return max_depth if max_depth is not None and too_deep(text, max_depth + around) else None
+
+
 @_truncation_is_invalid
-def split_array(text: str) -> list[tuple[str, Any]]:
-    """A body that is one JSON array: each element's raw text and parsed value."""
-    items, end = _array_items(text, _skip(text, 0))
+def split_array(text: str, max_depth: int | None = None) -> list[tuple[str, Any]]:
+    """A body that is one JSON array: each element's raw text and parsed value (a `TooDeep`
+    value for an element nested deeper than `max_depth`)."""
+    items, end = _array_items(text, _skip(text, 0), _depth_guard(text, max_depth, 1))
     if _skip(text, end) != len(text):
         raise ValueError("extra data after the array")
     return items
 
 
 @_truncation_is_invalid
-def split_envelope(text: str, array_key: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+def split_envelope(text: str, array_key: str, max_depth: int | None = None
+                   ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """A body that is a JSON object holding one array of records under `array_key`: the
-    other members parsed, and each record's raw text and parsed value."""
+    other members parsed, and each record's raw text and parsed value (a `TooDeep` value
+    for a record nested deeper than `max_depth`; another member that deep is an unreadable
+    page)."""
+    guard = _depth_guard(text, max_depth, 2)
     pos = _skip(text, 0)
     if text[pos] != "{":
         raise ValueError("expected a JSON object")
@@ -264,10 +300,12 @@ def split_envelope(text: str, array_key: str) -> tuple[dict[str, Any], list[tupl
             raise ValueError(f"expected : at character {pos}")
         pos = _skip(text, pos + 1)
         if key == array_key:
-            items, pos = _array_items(text, pos)
+            items, pos = _array_items(text, pos, guard)
             members[key] = None
         else:
-            members[key], pos = _DECODER.raw_decode(text, pos)
+            members[key], pos = _decode(text, pos, guard)
+            if isinstance(members[key], TooDeep):
+                raise ValueError(f"member {key!r}: {members[key]}")
         pos = _skip(text, pos)
         if text[pos] == ",":
             pos = _skip(text, pos + 1)
@@ -317,8 +355,8 @@ class RestConnector(Connector):
 
     `extract()` asks the source for everything changed since min(watermark, window.since)
     minus the overlap, up to window.until; keeps the latest version of each record; lands
-    them in one part named after the window (a re-run replaces it); and only then moves the
-    watermark forward (never backwards).
+    them in one part named after the window (a re-run lands a new attempt of it beside the
+    earlier ones, which stay); and only then moves the watermark forward (never backwards).
     """
 
     key_field: ClassVar[str]  # the record key (landed as the frame's key column)
@@ -379,6 +417,8 @@ class RestConnector(Connector):
 
     def minimal_problem(self, value: Any) -> str | None:
         """Why a record cannot be landed as a record (None when it can)."""
+        if isinstance(value, TooDeep):
+            return str(value)
         if not isinstance(value, dict):
             return "not a JSON object"
         key = value.get(self.key_field)

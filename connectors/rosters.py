@@ -29,8 +29,10 @@ from openpyxl.utils import get_column_letter
 from common.settings import RosterSettings
 from connectors.base import Window
 from connectors.filedrop import FileContents, FileDropConnector
+from connectors.limits import ParserLimits
 from connectors.spreadsheet import (
     DEFAULT_ENCODINGS,
+    DEFAULT_LIMITS,
     SheetRow,
     UnreadableFile,
     cell_json_value,
@@ -173,9 +175,11 @@ def _cell_flags(row: SheetRow, columns: dict[int, str]) -> dict[str, list[str]]:
 
 
 def parse_roster(relative_path: str, data: bytes, headers: HeaderMap,
-                 encodings: Sequence[str] = DEFAULT_ENCODINGS) -> ParsedFile:
-    """Roster entries of one file as text records keyed per spec/warehouse.md."""
-    sheets, encoding = read_spreadsheet(relative_path, data, encodings)
+                 encodings: Sequence[str] = DEFAULT_ENCODINGS,
+                 limits: ParserLimits = DEFAULT_LIMITS) -> ParsedFile:
+    """Roster entries of one file as text records keyed per spec/warehouse.md (raises
+    `LimitExceeded` for a file over the parser limits)."""
+    sheets, encoding = read_spreadsheet(relative_path, data, encodings, limits)
     parsed = ParsedFile(records=[], encoding=encoding)
     match = ROSTER_PATH.match(relative_path)
     street, month = (match["street"], match["month"]) if match else (None, None)
@@ -250,7 +254,7 @@ class RosterConnector(FileDropConnector):
     key_column = "source_record_id"
     landed_files_note = "files_considered"  # the name roster reports have always used
     # A file version lands once: unchanged files are skipped, except on a re-run of the
-    # window that landed them (its parts are replaced, as for every source).
+    # window that landed them (landed again as new attempts, as for every source).
     reland_on_window_rerun = True
 
     settings_model = RosterSettings
@@ -294,7 +298,8 @@ class RosterConnector(FileDropConnector):
             return FileContents.quarantined_file(relative_path,
                                                  "not under rosters/<street code>/<YYYYMM>/")
         try:
-            parsed = parse_roster(relative_path, data, self.headers, self.encodings)
+            parsed = parse_roster(relative_path, data, self.headers, self.encodings,
+                                  self.limits)
         except UnreadableFile as exc:
             return FileContents.quarantined_file(relative_path, str(exc))
         if parsed.encoding:

@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from openpyxl.cell.read_only import ReadOnlyCell
+from openpyxl.worksheet._reader import WorkSheetParser
+from openpyxl.worksheet.cell_range import CellRange
+
+from connectors.limits import LimitExceeded, ParserLimits
+
+DEFAULT_LIMITS = ParserLimits()
 
 # Tried in order after a BOM check: strict UTF-8 first (GBK bytes of Chinese text almost
 # never decode as UTF-8), then GB18030, a superset of GBK.
@@ -209,63 +216,141 @@ def decode_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tup
     raise UnreadableFile(f"text does not decode as any of {', '.join(encodings)}")
 
 
-def read_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> tuple[Sheet, str]:
+def read_csv(data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS,
+             limits: ParserLimits = DEFAULT_LIMITS) -> tuple[Sheet, str]:
     text, encoding = decode_csv(data, encodings)
     if "\x00" in text:
         raise UnreadableFile("binary content in a .csv file")
     rows = []
+    # The csv module's field limit is process-wide: set to this source's before each read.
+    csv.field_size_limit(limits.max_field_chars)
     reader = csv.reader(io.StringIO(text, newline=""))
     next_line = 1
-    for fields in reader:
-        texts = [f if f != "" else None for f in fields]
-        rows.append(SheetRow(next_line, texts, list(fields), [False] * len(fields)))
-        next_line = reader.line_num + 1
+    try:
+        for fields in reader:
+            if len(rows) >= limits.max_items_per_file:
+                raise LimitExceeded("max_items_per_file", limits.max_items_per_file,
+                                    f"the file has more rows (line {next_line} is one)")
+            texts = [f if f != "" else None for f in fields]
+            rows.append(SheetRow(next_line, texts, list(fields), [False] * len(fields)))
+            next_line = reader.line_num + 1
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise LimitExceeded("max_field_chars", limits.max_field_chars,
+                                f"a field on line {reader.line_num} is longer") from exc
+        raise UnreadableFile(f"not readable as CSV at line {reader.line_num}: {exc}") from exc
     return Sheet("", rows), encoding
 
 
-def read_workbook(data: bytes) -> list[Sheet]:
-    """Every worksheet of an .xlsx file as displayed text, merged ranges filled from their
-    top-left cell. (openpyxl's read-only mode cannot see merged cells, hence a full load.)"""
+def _check_zip_size(data: bytes, limits: ParserLimits) -> None:
+    """A workbook is a zip archive: its members' declared sizes (which zipfile enforces when
+    reading them) bound what opening it inflates."""
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise UnreadableFile(f"corrupt workbook: damaged zip archive ({exc})") from exc
+    if inflated > limits.max_file_bytes:
+        raise LimitExceeded("max_file_bytes", limits.max_file_bytes,
+                            f"the workbook decompresses to {inflated} bytes")
+
+
+def _sheet_rows(sheet, limits: ParserLimits, cells: list[int]) -> list[SheetRow]:
+    """A read-only worksheet's rows as displayed text, streamed from its XML, every row as
+    wide as the sheet's widest row or merged range, merged ranges filled from their top-left
+    cell (openpyxl's read-only mode does not expose them; its sheet parser reads them after
+    the rows). Rows count up to the last one used and columns up to the last one used,
+    whatever dimension the sheet declares; `cells` counts the workbook's cells so far."""
+    rows: list[SheetRow] = []
+    width = 0
+    with sheet._get_source() as source:
+        parser = WorkSheetParser(source, sheet._shared_strings, data_only=True,
+                                 epoch=sheet.parent.epoch,
+                                 date_formats=sheet.parent._date_formats,
+                                 timedelta_formats=sheet.parent._timedelta_formats)
+        for number, parsed in parser.parse():
+            if number > limits.max_workbook_rows:
+                raise LimitExceeded("max_workbook_rows", limits.max_workbook_rows,
+                                    f"sheet {sheet.title!r} has row {number}")
+            row_width = parsed[-1]["column"] if parsed else 0
+            width = max(width, row_width)
+            _count_cells(cells, number * width, limits, sheet.title)
+            values: list[Any] = [None] * row_width
+            texts: list[str | None] = [None] * row_width
+            for cell in parsed:
+                read = ReadOnlyCell(sheet, **cell)
+                values[cell["column"] - 1] = read.value
+                texts[cell["column"] - 1] = cell_text(read.value, read.number_format)
+            # Rows the sheet's XML skips are blank: kept, so row numbers stay physical.
+            rows += [SheetRow(n, [], [], []) for n in range(len(rows) + 1, number)]
+            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
+            rows.append(SheetRow(number, texts, values, numeric))
+        merged = [CellRange(m.ref) for m in
+                  (parser.merged_cells.mergeCell if parser.merged_cells else [])]
+    width = max([width, *(m.max_col for m in merged if m.min_row <= len(rows))])
+    _count_cells(cells, len(rows) * width, limits, sheet.title)
+    for row in rows:
+        pad = width - len(row.texts)
+        row.texts += [None] * pad
+        row.values += [None] * pad
+        row.numeric += [False] * pad
+    _fill_merged(rows, merged)
+    return rows
+
+
+def _count_cells(cells: list[int], sheet_cells: int, limits: ParserLimits,
+                 title: str) -> None:
+    if cells[0] + sheet_cells > limits.max_workbook_cells:
+        raise LimitExceeded("max_workbook_cells", limits.max_workbook_cells,
+                            f"the workbook has more, sheet {title!r} included")
+
+
+def _fill_merged(rows: list[SheetRow], merged: list[CellRange]) -> None:
+    """Fill merged ranges from their top-left cell, within the rows the sheet has."""
+    for bounds in merged:
+        if bounds.min_row > len(rows):
+            continue
+        anchor = rows[bounds.min_row - 1]
+        for number in range(bounds.min_row, min(bounds.max_row, len(rows)) + 1):
+            target = rows[number - 1]
+            for col in range(bounds.min_col, bounds.max_col + 1):
+                if (number, col) == (bounds.min_row, bounds.min_col):
+                    continue
+                target.texts[col - 1] = anchor.texts[bounds.min_col - 1]
+                target.numeric[col - 1] = anchor.numeric[bounds.min_col - 1]
+                target.merged.add(col - 1)
+
+
+def read_workbook(data: bytes, limits: ParserLimits = DEFAULT_LIMITS) -> list[Sheet]:
+    """Every worksheet of an .xlsx file as displayed text, merged ranges filled from their
+    top-left cell. Read in openpyxl's read-only (streaming) mode and stopped at the limits:
+    a sheet declaring `A1:XFD1048576` costs only the cells it holds."""
+    _check_zip_size(data, limits)
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=True)
     except zipfile.BadZipFile as exc:
         raise UnreadableFile(f"corrupt workbook: damaged zip archive ({exc})") from exc
     except Exception as exc:  # openpyxl raises many kinds (KeyError, XML errors, ...)
         raise UnreadableFile(f"corrupt workbook: {type(exc).__name__}") from exc
     sheets = []
-    for sheet in workbook.worksheets:
-        anchors: dict[tuple[int, int], tuple[int, int]] = {}
-        for merged in sheet.merged_cells.ranges:
-            for row in range(merged.min_row, merged.max_row + 1):
-                for col in range(merged.min_col, merged.max_col + 1):
-                    if (row, col) != (merged.min_row, merged.min_col):
-                        anchors[(row, col)] = (merged.min_row, merged.min_col)
-        rows = []
-        for number, cells in enumerate(sheet.iter_rows(min_row=1, min_col=1), start=1):
-            values = [c.value for c in cells]
-            texts = [cell_text(c.value, c.number_format) for c in cells]
-            numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
-            rows.append(SheetRow(number, texts, values, numeric))
-        by_number = {row.number: row for row in rows}
-        for (row, col), (anchor_row, anchor_col) in anchors.items():
-            target = by_number.get(row)
-            source = by_number.get(anchor_row)
-            if target is None or source is None or col > len(target.texts):
-                continue
-            target.texts[col - 1] = source.texts[anchor_col - 1]
-            target.numeric[col - 1] = source.numeric[anchor_col - 1]
-            target.merged.add(col - 1)
-        sheets.append(Sheet(sheet.title, rows))
+    cells = [0]
+    try:
+        for sheet in workbook.worksheets:
+            rows = _sheet_rows(sheet, limits, cells)
+            cells[0] += sum(len(row.texts) for row in rows)
+            sheets.append(Sheet(sheet.title, rows))
+    finally:
+        workbook.close()
     return sheets
 
 
-def read_spreadsheet(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS
-                     ) -> tuple[list[Sheet], str | None]:
+def read_spreadsheet(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_ENCODINGS,
+                     limits: ParserLimits = DEFAULT_LIMITS) -> tuple[list[Sheet], str | None]:
     """Sheets of a workbook or CSV file, told apart by content (a `.xls` name may hold an
     .xlsx), and the encoding used for a CSV file."""
     suffix = Path(name).suffix.lower()
     if data.startswith(ZIP_MAGIC):
-        return read_workbook(data), None
+        return read_workbook(data, limits), None
     if data.startswith(OLE2_MAGIC):
         if ENCRYPTED_OLE2_STREAM in data:
             raise UnreadableFile("password-protected workbook")
@@ -274,7 +359,7 @@ def read_spreadsheet(name: str, data: bytes, encodings: Sequence[str] = DEFAULT_
         reason = "empty file" if not data else "not a workbook (no zip or OLE2 signature)"
         raise UnreadableFile(f"corrupt workbook: {reason}")
     if suffix in (".csv", ".txt"):
-        sheet, encoding = read_csv(data, encodings)
+        sheet, encoding = read_csv(data, encodings, limits)
         return [sheet], encoding
     raise UnreadableFile(f"unknown file format {suffix or '(no extension)'}")
 

@@ -7,7 +7,10 @@ skew; a batch commits many rows with one timestamp); re-read rows whose content 
 in the landing zone are dropped, so each version lands once. The watermark advances to the
 newest `updated_at` landed, only after every chunk of the window has landed. A window's
 lower bound is recorded on its first run, so re-running it (a retry, a backfill) reads the
-same range and replaces its own parts.
+same range. The landing zone is append-only: a re-run lands its chunks as new attempts
+beside the window's earlier ones and deletes nothing, so a version the source has changed
+since stays landed beside the new one, and a re-run that fails (the source down) leaves the
+window as it was.
 """
 
 from __future__ import annotations
@@ -63,9 +66,9 @@ class SqlTableConnector(Connector):
                           if before else None)
             state.record_window(self.source, part_prefix, lower_text, run_id)
         lower = datetime.fromisoformat(lower_text) if lower_text else None
+        # The window's earlier attempts: a re-run reads the whole window again, so they do
+        # not count as landed elsewhere (its report says what the first run's did).
         replacing = landing.part_files(self.source, run_date, part_prefix)
-        for stale in replacing:
-            stale.unlink()  # a re-run replaces its own parts
         newest = pd.Timestamp(before) if before else None
         written: set = set()
         upper = window.until.replace(tzinfo=None)

@@ -16,7 +16,8 @@ credit codes, probabilistic with Splink otherwise) and publishes `shared.residen
 of tickets, grid events and community workers into their shared tables (history kept), and
 **check_freshness** fails the run when a source is staler than its configured limit.
 
-- Re-running a day replaces that day's landing parts and changes nothing else.
+- Re-running a day lands new attempts beside that day's landing parts (the landing zone is
+  append-only: nothing is deleted or overwritten) and changes nothing else.
 - `max_active_runs=1` with catchup: missed days run in order, so watermarks advance in order;
   `airflow backfill create --dag-id govshare_daily --from-date ... --to-date ...` re-runs a range.
 - A source that is not configured is skipped, not failed.
@@ -25,6 +26,7 @@ of tickets, grid events and community workers into their shared tables (history 
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task, task_group
@@ -87,12 +89,11 @@ def validate_load(summary: dict) -> dict:
     rest. A held batch (volume collapse, schema drift) fails the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from connectors.base import Window
     from pipeline.staging import BatchHeldError, validate_and_load
 
-    since, until, run_id = _window()
     try:
-        return validate_and_load(summary["source"], Window(since, until).run_date, run_id)
+        return validate_and_load(summary["source"], date.fromisoformat(summary["run_date"]),
+                                 _window()[2])
     except BatchHeldError as held:
         raise AirflowFailException(f"batch held, nothing loaded: {held}") from held
 

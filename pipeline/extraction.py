@@ -11,6 +11,7 @@ from common import sources
 from connectors.base import ExtractReport, Window
 from pipeline import config as cfg
 from pipeline.workspace import Workspace
+from warehouse.state import ManifestAfterCommit
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +23,14 @@ def source_names(config: dict) -> list[str]:
 def build_connector(source: str, config: dict):
     """The configured connector for one source name (imports only what it needs)."""
     try:
-        return sources.configured_source(config, source).build_connector()
+        return sources.configured_source(config, source).build_connector(config.get("limits"))
     except KeyError as missing:
         raise cfg.ConfigError(f"no source named {source!r} in the sources file") from missing
 
 
 def _quarantine_rows(report: ExtractReport, now: datetime) -> pd.DataFrame:
     """The connector's rejects as quarantine rows, keyed as validation keys its own."""
-    from pipeline.staging import quarantine_ids
+    from pipeline.staging import quarantine_ids, storable_text
 
     rows = pd.DataFrame([{"source": report.source, "source_record_id": None,
                           "raw_location": item.location, "reason": item.reason,
@@ -37,11 +38,14 @@ def _quarantine_rows(report: ExtractReport, now: datetime) -> pd.DataFrame:
                           "replayed_at": None} for item in report.quarantined])
     if rows.empty:
         return rows
+    rows = rows.assign(**{c: storable_text(rows[c]) for c in ("raw_location", "reason", "raw")})
     return rows.assign(quarantine_id=quarantine_ids(report.source, rows))
 
 
 def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
-                 loaded: int | None = None) -> None:
+                 loaded: int | None = None, state: ManifestAfterCommit | None = None) -> None:
+    """The run's audit row and connector rejects, and the file manifest entries `state`
+    holds, in one transaction: a file counts as landed only once all of them are in."""
     import sqlalchemy as sa
 
     from warehouse.engine import upsert
@@ -79,6 +83,8 @@ def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
         quarantined = _quarantine_rows(report, now)
         if not quarantined.empty:
             upsert(conn, quarantined, "shared.quarantine", ["quarantine_id"])
+        if state is not None:
+            state.commit(conn)
 
 
 def extract(source: str, since: datetime, until: datetime, run_id: str,
@@ -91,12 +97,15 @@ def extract(source: str, since: datetime, until: datetime, run_id: str,
             connector = build_connector(source, config)
         except (KeyError, ValueError, TypeError) as error:  # a wrong sources file: no retry helps
             raise cfg.ConfigError(f"{source}: bad configuration: {error}") from error
-        report = connector.extract(Window(since, until), ws.landing, ws.state, run_id)
-        record_audit(ws, report, started)
+        window = Window(since, until)
+        state = ManifestAfterCommit(ws.state)
+        report = connector.extract(window, ws.landing, state, run_id)
+        record_audit(ws, report, started, state=state)
         log.info("%s: received %d, landed %d, quarantined %d, watermark %s -> %s", source,
                  report.received, report.landed, len(report.quarantined),
                  report.watermark_before, report.watermark_after)
-        return {"source": source, "received": report.received, "landed": report.landed,
+        return {"source": source, "run_date": window.run_date.isoformat(),
+                "received": report.received, "landed": report.landed,
                 "quarantined": len(report.quarantined), "files": report.files,
                 "schema_drift": sorted(set(report.schema_drift))}
 

@@ -38,30 +38,40 @@ def _watermark_key(source: str) -> str:
 
 def staged_versions(conn: sa.Connection, source: str, run_id: str,
                     full: bool = False) -> pd.DataFrame:
-    """The newest staged version of each record staged since the source's last publish (or
-    by `run_id`; every record with `full`)."""
+    """The newest staged version of each record with a version staged since the source's
+    last publish (or by `run_id`; every record with `full`), and when that record's last
+    version was staged (`last_staged`). Staged, not landed: a record released from
+    quarantine landed days before it is staged. The newest is chosen among all the record's
+    versions, so a replayed older version never replaces a newer one already published."""
     watermark = None if full else conn.execute(sa.text(
         "SELECT value FROM ops.watermark WHERE source = :s"),
         {"s": _watermark_key(source)}).scalar()
     rows = conn.execute(sa.text(
-        "SELECT source_record_id, content_hash, record_updated_at, record, run_id, landed_at "
+        "SELECT source_record_id, content_hash, record_updated_at, record, run_id, last_staged "
         "FROM (SELECT *, row_number() OVER (PARTITION BY source_record_id "
-        "      ORDER BY record_updated_at DESC, landed_at DESC) AS newest "
+        "      ORDER BY record_updated_at DESC, landed_at DESC) AS newest, "
+        "      max(staged_at) OVER (PARTITION BY source_record_id) AS last_staged "
         "      FROM staging.record_version WHERE source = :source "
-        "      AND (:all OR landed_at > CAST(:watermark AS TIMESTAMP WITH TIME ZONE) "
-        "           OR run_id = :run_id)) AS v "
+        "      AND source_record_id IN (SELECT source_record_id FROM staging.record_version "
+        "        WHERE source = :source AND (:all "
+        "          OR staged_at > CAST(:watermark AS TIMESTAMP WITH TIME ZONE) "
+        "          OR run_id = :run_id))) AS v "
         "WHERE newest = 1 ORDER BY source_record_id"),
         {"source": source, "all": watermark is None, "watermark": watermark or
          "1970-01-01T00:00:00+00:00", "run_id": run_id}).all()
     return pd.DataFrame(rows, columns=["source_record_id", "content_hash", "record_updated_at",
-                                       "record", "run_id", "landed_at"])
+                                       "record", "run_id", "last_staged"])
 
 
 def _advance_watermark(conn: sa.Connection, source: str, versions: pd.DataFrame,
                        run_id: str) -> None:
     if versions.empty:
         return
-    newest = pd.to_datetime(versions["landed_at"], utc=True).max()
+    newest = pd.to_datetime(versions["last_staged"], utc=True).max()
+    current = conn.execute(sa.text("SELECT value FROM ops.watermark WHERE source = :s"),
+                           {"s": _watermark_key(source)}).scalar()
+    if current is not None and pd.Timestamp(current) >= newest:
+        return  # a re-run of an older run's publish never moves it back
     upsert(conn, pd.DataFrame([{"source": _watermark_key(source), "value": newest.isoformat(),
                                 "run_id": run_id, "updated_at": datetime.now(UTC)}]),
            "ops.watermark", ["source"])

@@ -36,7 +36,8 @@ VERSION = ["source_record_id", "content_hash"]
 # the data says: they differ between any two runs and are left out of state comparisons.
 PROCESSING_TIME_COLUMNS = {"loaded_at", "landed_at", "valid_from", "valid_to",
                            "quarantined_at", "started_at", "ended_at", "replayed_at",
-                           "trained_at", "recorded_at", "changed_at", "held_at", "released_at",
+                           "trained_at", "recorded_at", "staged_at", "changed_at", "held_at",
+                           "released_at",
                            # a golden record's first and last landing
                            "first_seen", "last_seen"}
 

@@ -55,17 +55,19 @@ def _tables(name: str):
 
 
 def _landed_until(conn: sa.Connection, sources, since) -> datetime | None:
-    """The newest landing among the kind's staged sources (after `since`): this run reads up
-    to it, and the next incremental run starts from it."""
+    """The newest staging among the kind's staged sources (after `since`): this run reads up
+    to it, and the next incremental run starts from it (`core.resolution_state.landed_until`
+    holds it). Staged, not landed: a record released from quarantine is staged days after
+    it landed, and the next ordinary run must still resolve it."""
     names = ", ".join(f"'{s}'" for s in sorted({mn.STAGED_SOURCE[s] for s in sources}))
-    after = " AND landed_at > :since" if since is not None else ""
-    return conn.execute(sa.text(f"SELECT max(landed_at) FROM staging.record_version WHERE "
+    after = " AND staged_at > :since" if since is not None else ""
+    return conn.execute(sa.text(f"SELECT max(staged_at) FROM staging.record_version WHERE "
                                 f"source IN ({names}){after}"), {"since": since}).scalar()
 
 
 def _mentions(conn: sa.Connection, name: str, sources, since, until,
               divisions: pd.DataFrame) -> pd.DataFrame:
-    """Mentions of the latest versions of the records landed in (since, until], built chunk by
+    """Mentions of the latest versions of the records staged in (since, until], built chunk by
     chunk as the warehouse streams them (a city's registers never sit in memory as JSON)."""
     build = (lambda latest: mn.person_mentions(latest, divisions)) if name == "resident" \
         else mn.unit_mentions

@@ -34,7 +34,9 @@ def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
 
 def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int:
     """Put landed records (source columns plus the landing's metadata columns) into
-    `staging.record_version`; a version already staged keeps its first landing."""
+    `staging.record_version`; a version already staged keeps its first landing. `staged_at`
+    is now: what incremental resolution and publication read from, so a version staged
+    late (released from quarantine) reaches them in the next ordinary run."""
     from warehouse.engine import upsert
 
     updated = landed["updated_at"] if "updated_at" in landed.columns else None
@@ -48,6 +50,7 @@ def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int
         else None,
         "run_id": landed["_run_id"],
         "landed_at": pd.to_datetime(landed["_extracted_at"], utc=True),
+        "staged_at": datetime.now(UTC),
     })
     return upsert(conn, versions.drop(columns=[c for c in ("_warnings",) if c in versions]),
                   "staging.record_version",
@@ -73,6 +76,12 @@ def recent_landed_counts(ws: Workspace, source: str, run_id: str, runs: int = 7,
 
 
 
+def storable_text(values: pd.Series) -> pd.Series:
+    """Text every warehouse can hold: a NUL character (no PostgreSQL text can, and COPY
+    fails on it) is stored as the six characters `\\u0000`, visibly, as JSON writes it."""
+    return values.map(lambda v: v.replace("\x00", "\\u0000") if isinstance(v, str) else v)
+
+
 def quarantine_ids(source: str, frame: pd.DataFrame) -> pd.Series:
     """sha256 of source, location, reason and raw: the same rejection twice is one row."""
     parts = zip(frame["raw_location"].astype("str"), frame["reason"].astype("str"),
@@ -93,9 +102,9 @@ def record_quarantine(conn: sa.Connection, source: str, run_id: str,
         "quarantine_id": quarantine_ids(source, quarantined),
         "source": source,
         "source_record_id": quarantined["source_record_id"],
-        "raw_location": quarantined["raw_location"],
-        "reason": quarantined["reason"],
-        "raw": quarantined["raw"],
+        "raw_location": storable_text(quarantined["raw_location"]),
+        "reason": storable_text(quarantined["reason"]),
+        "raw": storable_text(quarantined["raw"]),
         "run_id": run_id,
         "quarantined_at": datetime.now(UTC),
         "replayed_at": pd.Series(pd.NaT, index=quarantined.index, dtype="datetime64[us, UTC]"),

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from common.tabledefs import load_tables
 from simulator import identity
 from simulator.model import City
 from simulator.noise import Noiser
@@ -27,38 +28,11 @@ SOURCE_STREAM = 11
 CHUNK = 50_000
 
 md = sa.MetaData()
-V = sa.String
-residents = sa.Table(
-    "residents", md,
-    sa.Column("resident_no", V(32), primary_key=True), sa.Column("name", V(64)),
-    sa.Column("id_type", V(16)), sa.Column("id_number", V(32)), sa.Column("gender", V(4)),
-    sa.Column("birth_date", sa.Date), sa.Column("ethnicity", V(16)), sa.Column("phone", V(32)),
-    sa.Column("household_no", V(32)), sa.Column("relation_to_head", V(16)),
-    sa.Column("registered_address", V(256)), sa.Column("residence_address", V(256)),
-    sa.Column("community_code", sa.CHAR(12)), sa.Column("status", V(8)),
-    sa.Column("updated_at", sa.DateTime), schema="civil_affairs")
-enterprises = sa.Table(
-    "enterprises", md,
-    sa.Column("entity_id", V(32), primary_key=True), sa.Column("uscc", V(32)),
-    sa.Column("name", V(256)), sa.Column("entity_type", V(32)), sa.Column("legal_rep_name", V(64)),
-    sa.Column("legal_rep_id_number", V(32)), sa.Column("registered_address", V(256)),
-    sa.Column("community_code", sa.CHAR(12)), sa.Column("industry_code", V(8)),
-    sa.Column("established_on", sa.Date), sa.Column("status", V(8)), sa.Column("phone", V(32)),
-    sa.Column("updated_at", sa.DateTime), schema="market_regulation")
-party_members = sa.Table(
-    "party_members", md,
-    sa.Column("member_no", V(32), primary_key=True), sa.Column("name", V(64)),
-    sa.Column("id_number", V(32)), sa.Column("phone", V(32)), sa.Column("party_org_name", V(128)),
-    sa.Column("workplace_name", V(256)), sa.Column("workplace_uscc", V(32)),
-    sa.Column("in_service", sa.SmallInteger), sa.Column("residence_community_code", sa.CHAR(12)),
-    sa.Column("reported_to_community", sa.SmallInteger), sa.Column("reported_on", sa.Date),
-    sa.Column("updated_at", sa.DateTime), schema="organization")
-unit_reports = sa.Table(
-    "unit_reports", md,
-    sa.Column("report_id", V(32), primary_key=True), sa.Column("unit_name", V(256)),
-    sa.Column("unit_uscc", V(32)), sa.Column("community_code", sa.CHAR(12)),
-    sa.Column("reported_on", sa.Date), sa.Column("list_type", V(8)), sa.Column("item", V(512)),
-    sa.Column("status", V(8)), sa.Column("updated_at", sa.DateTime), schema="organization")
+_DEPARTMENT_TABLES = load_tables(Path(__file__).parent / "data" / "department_tables.yaml", md)
+residents = _DEPARTMENT_TABLES["residents"]
+enterprises = _DEPARTMENT_TABLES["enterprises"]
+party_members = _DEPARTMENT_TABLES["party_members"]
+unit_reports = _DEPARTMENT_TABLES["unit_reports"]
 
 TABLES = {
     "civil_affairs.residents": (residents, "resident_no"),

@@ -29,11 +29,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from simulator import identity
 from simulator.model import City
@@ -63,65 +65,22 @@ DRIFT_FIELDS = {"app_version": ["5.2.0", "5.2.1", "5.3.0"], "device_os": ["Andro
 NOT_JSON_LINES = ["<html><head><title>504 Gateway Time-out</title></head></html>",
                   "ERROR: record serialization failed", "[object Object]", "NaN"]
 
-# (code, class/sub-class, weight, share with persons, share with units, dispatched to,
-#  deadline hours, what was seen, words of hotline categories it takes). "street" and
-#  "district:XX" resolve to the event's own street office / district department.
-CATEGORIES = [
-    ("0101", "市容环境/私搭乱建", 6, 0.30, 0.10, "district:CG", 168,
-     ["私搭乱建彩钢房", "楼顶违规加盖", "绿地内私建棚屋"], ["违章建筑", "私搭乱建"]),
-    ("0102", "市容环境/暴露垃圾", 14, 0.02, 0.05, "CG01", 48,
-     ["垃圾堆放未清运", "建筑垃圾随意倾倒", "垃圾桶满溢"], ["垃圾"]),
-    ("0103", "市容环境/乱堆物料", 7, 0.10, 0.10, "street", 48,
-     ["楼道堆放杂物", "消防通道旁堆放物料", "废旧家具长期堆放"], []),
-    ("0104", "市容环境/占道经营", 8, 0.20, 0.60, "CG01", 24,
-     ["商户占道经营", "流动摊贩占道", "店外摆放商品占用人行道"], ["占道"]),
-    ("0105", "市容环境/乱贴乱画", 5, 0.02, 0.05, "street", 72,
-     ["墙面小广告", "单元门乱贴广告", "电线杆乱贴乱画"], ["广告"]),
-    ("0201", "公共设施/井盖破损", 4, 0.0, 0.10, "ZJ01", 24,
-     ["井盖破损", "井盖缺失", "雨水井盖松动"], ["井盖"]),
-    ("0202", "公共设施/照明损坏", 5, 0.0, 0.05, "GD01", 72,
-     ["路灯不亮", "楼道灯损坏", "路灯杆倾斜"], ["照明", "路灯"]),
-    ("0203", "公共设施/道路破损", 4, 0.0, 0.0, "district:ZJ", 168,
-     ["路面坑洼", "人行道砖松动", "路缘石破损"], ["路面", "道路设施"]),
-    ("0204", "公共设施/电梯故障", 2, 0.10, 0.50, "SJ01", 24,
-     ["单元电梯停运", "电梯困人"], ["电梯"]),
-    ("0301", "安全隐患/消防通道堵塞", 6, 0.20, 0.20, "YJ01", 24,
-     ["车辆占用消防通道", "消防通道堆放杂物"], ["消防"]),
-    ("0302", "安全隐患/燃气安全隐患", 3, 0.40, 0.40, "RQ01", 12,
-     ["商户燃气软管老化", "燃气表附近堆放易燃物"], ["燃气"]),
-    ("0303", "安全隐患/电动车违规充电", 6, 0.50, 0.0, "street", 24,
-     ["电动车楼道充电", "飞线充电"], ["充电"]),
-    ("0304", "安全隐患/房屋安全隐患", 2, 0.50, 0.0, "district:ZJ", 72,
-     ["外墙皮脱落", "房顶漏雨"], ["房屋安全"]),
-    ("0401", "矛盾纠纷/邻里纠纷", 5, 0.95, 0.0, "street", 72,
-     ["楼上漏水引发邻里纠纷", "噪音扰民引发纠纷", "停车位纠纷"], ["邻里纠纷"]),
-    ("0402", "矛盾纠纷/物业纠纷", 4, 0.80, 0.70, "district:ZJ", 120,
-     ["业主与物业收费纠纷", "物业服务不到位引发投诉"], ["物业"]),
-    ("0403", "矛盾纠纷/劳资纠纷", 2, 0.95, 0.80, "RS01", 120,
-     ["商户拖欠员工工资", "装修工人讨薪"], ["劳资", "工资"]),
-    ("0501", "特殊人群/独居老人关爱", 5, 1.0, 0.0, "district:MZ", 72,
-     ["独居老人需定期探视", "高龄老人行动不便需帮扶"], ["养老"]),
-    ("0502", "特殊人群/困难群众帮扶", 3, 1.0, 0.0, "MZ01", 120,
-     ["困难家庭申请临时救助", "低保家庭生活困难"], ["救助", "低保"]),
-    ("0601", "市场监管/无证经营", 3, 0.30, 0.90, "SJ01", 120,
-     ["商户无证经营", "小餐馆未公示营业执照"], ["无证"]),
-    ("0602", "市场监管/食品安全", 3, 0.30, 0.90, "SJ01", 48,
-     ["餐饮店后厨卫生差", "超市销售过期食品"], ["食品"]),
-    ("0603", "市场监管/价格违法", 1, 0.30, 0.90, "SJ01", 72,
-     ["商户明码标价不实", "超市价格欺诈"], ["价格"]),
-    ("0701", "公用事业/供暖不热", 5, 0.60, 0.10, "RL01", 24,
-     ["居民家中供暖不热", "单元暖气管道漏水"], ["供热", "供暖", "暖气"]),
-    ("0702", "公用事业/供水异常", 2, 0.20, 0.10, "GS01", 24,
-     ["小区突发停水", "自来水管爆裂"], ["供水", "停水"]),
-    ("0703", "公用事业/停电", 1, 0.10, 0.10, "GD01", 12,
-     ["单元楼停电", "小区线路故障停电"], ["供电", "停电"]),
-    ("0801", "生态环境/噪声扰民", 2, 0.30, 0.50, "HJ01", 48,
-     ["夜间施工噪音扰民", "商户外放音响扰民"], ["噪"]),
-    ("0802", "生态环境/油烟扬尘", 2, 0.10, 0.70, "HJ01", 72,
-     ["餐饮油烟扰民", "工地扬尘未覆盖"], ["油烟", "扬尘"]),
-    ("0901", "其他/其他事项", 1, 0.30, 0.10, "street", 120,
-     ["群众反映其他问题"], []),
-]
+class GridCategory(NamedTuple):
+    """One grid event category (data/grid_categories.yaml says what each field means)."""
+
+    code: str
+    name: str
+    weight: float
+    person_share: float
+    unit_share: float
+    dispatched_to: str
+    deadline_hours: int
+    problems: list[str]
+    hotline_words: list[str]
+
+
+CATEGORIES = [GridCategory(**entry) for entry in yaml.safe_load(
+    (Path(__file__).parent / "data" / "grid_categories.yaml").read_text(encoding="utf-8"))]
 OTHER_CATEGORY = len(CATEGORIES) - 1
 SPOTS = ["东门", "西门", "南门", "北门", "停车场", "绿化带", "院内道路", "健身广场"]
 PERSON_ROLES = {"04": "当事人", "05": "帮扶对象"}  # by category class; otherwise 反映人

@@ -14,7 +14,7 @@ def test_content_hash_depends_on_content_only():
     assert content_hashes(a)[1] != content_hashes(c)[1]
 
 
-def test_rewriting_a_part_replaces_it(tmp_path):
+def test_rewriting_a_part_lands_each_version_once(tmp_path):
     landing = RawLanding(tmp_path)
     frame = pd.DataFrame({"id": ["1", "2"], "v": ["a", "b"]})
     day = date(2026, 11, 1)
@@ -22,8 +22,8 @@ def test_rewriting_a_part_replaces_it(tmp_path):
     landing.write_records("s", day, "w1", "run-2", frame, "id", datetime(2026, 11, 2))
     landing.write_records("s", day, "w2", "run-2", frame.iloc[:1], "id", datetime(2026, 11, 2))
     landed = landing.read_records("s", day)
-    assert len(landed) == 3
-    assert set(landed["_run_id"]) == {"run-2"}
+    assert len(landed) == 2  # the same versions again add nothing
+    assert set(landed["_run_id"]) == {"run-1"}  # each from its first landing
     assert not list(tmp_path.rglob(".*"))  # no temporary files left behind
 
 

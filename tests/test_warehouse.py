@@ -68,9 +68,11 @@ def test_iter_frames_streams_chunks_and_read_frame_reads_whole(engine):
 
 
 def _version(record_id: str, content: str, updated: str | None, landed: str) -> dict:
+    """A staged version, staged when it landed."""
     return {"source": "civil_affairs.residents", "source_record_id": record_id,
             "content_hash": content, "record_updated_at": updated, "record": "{}",
-            "warnings": None, "run_id": "r", "landed_at": pd.Timestamp(landed)}
+            "warnings": None, "run_id": "r", "landed_at": pd.Timestamp(landed),
+            "staged_at": pd.Timestamp(landed)}
 
 
 def test_latest_sql_gives_each_records_latest_version_and_its_sightings(engine):

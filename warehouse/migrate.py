@@ -9,11 +9,13 @@ is recreated, not migrated.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -56,9 +58,15 @@ def open_warehouse(url: str | None = None) -> sa.Engine:
     if is_duckdb(engine):
         create_all(engine)
         resolution_tables.create_all(engine)
-    else:
+    elif current_revision(engine) != head_revision():
         upgrade(engine.url.render_as_string(hide_password=False))
     return engine
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision (read once per process: the scripts do not change)."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
 def downgrade(url: str, revision: str) -> None:

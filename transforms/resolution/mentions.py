@@ -111,11 +111,12 @@ _UNIT_SQL = {
 def latest_sql(sources, since: bool = False) -> str:
     """SQL (PostgreSQL and DuckDB alike) for the latest staged version of each record of the
     staged `sources`, with the first and last time a version of it landed, among versions
-    landed up to `:until`; with `since`, only records with a version landed after `:since`.
+    staged up to `:until`; with `since`, only records with a version staged after `:since`
+    (staged, not landed: a version released from quarantine is staged after it landed).
     Run in the warehouse, so that no engine holds every version in Python."""
     names = ", ".join(f"'{s}'" for s in sorted(set(sources)))
     changed = (f"JOIN (SELECT DISTINCT source, source_record_id FROM staging.record_version "
-               f"WHERE source IN ({names}) AND landed_at > :since AND landed_at <= :until) c "
+               f"WHERE source IN ({names}) AND staged_at > :since AND staged_at <= :until) c "
                f"USING (source, source_record_id)") if since else ""
     return f"""
         SELECT source, source_record_id, content_hash, record, first_seen, last_seen FROM (
@@ -125,7 +126,7 @@ def latest_sql(sources, since: bool = False) -> str:
                  min(r.landed_at) OVER (PARTITION BY r.source, r.source_record_id) AS first_seen,
                  max(r.landed_at) OVER (PARTITION BY r.source, r.source_record_id) AS last_seen
           FROM staging.record_version r {changed}
-          WHERE r.source IN ({names}) AND r.landed_at <= :until) latest
+          WHERE r.source IN ({names}) AND r.staged_at <= :until) latest
         WHERE rank = 1"""
 
 
