@@ -41,13 +41,28 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-def stale_pins(lock: Path, constraints: Path) -> list[str]:
-    """Packages the lock pins at another version than constraints.txt (or not at all, for
-    a package the project installs)."""
+def declared(pyproject: Path) -> set[str]:
+    """The project's own dependencies (runtime and dev), normalised names."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    names = project.get("dependencies", []) + [
+        r for extra in project.get("optional-dependencies", {}).values() for r in extra]
+    return {re.sub(r"[-_.]+", "-", Requirement(r).name).lower() for r in names}
+
+
+def stale_pins(lock: Path, constraints: Path, pyproject: Path = REPO / "pyproject.toml"
+               ) -> list[str]:
+    """Packages the lock pins at another version than constraints.txt, and dependencies the
+    project declares that the lock lacks (added to pyproject.toml, lock not refreshed)."""
     locked, constrained = pins(lock), pins(constraints)
-    return [f"{name}: lock {version}, constraints {constrained.get(name)}"
-            for name, version in sorted(locked.items())
-            if constrained.get(name) not in (None, version)]
+    stale = [f"{name}: lock {version}, constraints {constrained.get(name)}"
+             for name, version in sorted(locked.items())
+             if constrained.get(name) not in (None, version)]
+    return stale + [f"{name}: declared in pyproject.toml, not in {lock.name}"
+                    for name in sorted(declared(pyproject) - set(locked))]
 
 
 def run_audit(lock: Path, service: str) -> tuple[dict | None, str]:
