@@ -93,10 +93,18 @@ def main() -> int:
               f"(run `make lock-hashes`):\n  " + "\n  ".join(stale))
         return 1
     report, problem = run_audit(args.lock, args.service)
+    code, lines = decide(report, problem, args.service, required)
+    print("\n".join(lines))
+    return code
+
+
+def decide(report: dict | None, problem: str, service: str, required: bool
+           ) -> tuple[int, list[str]]:
+    """The exit code and what to print for pip-audit's JSON report (None: no report)."""
     if report is None:
-        print(f"pip-audit could not reach the {args.service} vulnerability service: {problem}")
-        print("NOT AUDITED: 0 packages checked for known vulnerabilities.")
-        return 3 if required else 0
+        return (3 if required else 0), [
+            f"pip-audit could not reach the {service} vulnerability service: {problem}",
+            "NOT AUDITED: 0 packages checked for known vulnerabilities."]
     deps = report.get("dependencies", [])
     skipped = [d for d in deps if d.get("skip_reason")]
     audited = [d for d in deps if not d.get("skip_reason")]
@@ -106,24 +114,22 @@ def main() -> int:
             line = (f"{dep['name']} {dep['version']}: {vuln['id']} "
                     f"(fixed in {', '.join(vuln.get('fix_versions') or []) or 'no release'})")
             (fixable if vuln.get("fix_versions") else unfixed).append(line)
-    print(f"pip-audit ({args.service}): {len(audited)} of {len(deps)} locked packages audited, "
-          f"{len(skipped)} not audited, {len(fixable)} fixable and {len(unfixed)} unfixed "
-          "known vulnerabilities")
-    for line in fixable:
-        print(f"  FIX AVAILABLE  {line}")
-    for line in unfixed:
-        print(f"  no fix yet     {line}")
+    lines = [f"pip-audit ({service}): {len(audited)} of {len(deps)} locked packages audited, "
+             f"{len(skipped)} not audited, {len(fixable)} fixable and {len(unfixed)} unfixed "
+             "known vulnerabilities"]
+    lines += [f"  FIX AVAILABLE  {line}" for line in fixable]
+    lines += [f"  no fix yet     {line}" for line in unfixed]
     if fixable:
-        return 1
+        return 1, lines
     if skipped:
         reasons = {d["skip_reason"].split(":")[0] for d in skipped}
-        print(f"NOT AUDITED: {len(skipped)} package(s), e.g. {skipped[0]['name']} "
-              f"({'; '.join(sorted(reasons))}) — the vulnerability service did not answer "
-              "for them. " + ("Failing (GOVSHARE_AUDIT_REQUIRED=1)." if required else
-                              "Warning only; set GOVSHARE_AUDIT_REQUIRED=1 to fail."))
-        return 3 if required else 0
-    return 0
-
+        lines.append(
+            f"NOT AUDITED: {len(skipped)} package(s), e.g. {skipped[0]['name']} "
+            f"({'; '.join(sorted(reasons))}) — the vulnerability service did not answer for "
+            "them. " + ("Failing (GOVSHARE_AUDIT_REQUIRED=1)." if required else
+                        "Warning only; set GOVSHARE_AUDIT_REQUIRED=1 to fail."))
+        return (3 if required else 0), lines
+    return 0, lines
 
 if __name__ == "__main__":
     sys.exit(main())
