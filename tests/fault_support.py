@@ -56,6 +56,12 @@ def kill_at(call, args: tuple, target: str, nth: int, workdir: Path,
             timeout: float = 300) -> None:
     """Run `call(*args)` in a fresh interpreter and SIGKILL it once the `nth` call of
     `target` (`module:function` or `module:Class.method`) has returned."""
+    import gc
+
+    # The previous task ran in this process: a connection it left to the garbage collector
+    # (held in a reference cycle) would still hold DuckDB's file lock against the child. In
+    # Airflow every task is a process of its own, so only the test can see this.
+    gc.collect()
     workdir.mkdir(parents=True, exist_ok=True)
     marker = workdir / f"killpoint-{time.monotonic_ns()}"
     spec = workdir / f"{marker.name}.pickle"
