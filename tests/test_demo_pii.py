@@ -44,8 +44,10 @@ def _output_files(home: Path) -> list[Path]:
         relative = path.relative_to(home)
         if not path.is_file() or relative.parts[0] in DATA_STORES:
             continue
-        if path.suffix in (".duckdb", ".wal", ".db", ".parquet", ".sqlite"):
-            continue  # the warehouse and Airflow's metadata database: data stores
+        if path.suffix in (".duckdb", ".wal", ".parquet", ".db"):
+            continue  # the warehouse and Airflow's metadata database (its text: below)
+        if relative.parts[:2] == ("data_docs", "static"):
+            continue  # GX's own stylesheets, scripts and logos (vector paths are digits)
         files.append(path)
     return files
 
@@ -54,15 +56,26 @@ def test_the_demo_and_every_output_it_wrote_carry_no_unmasked_number(demo):
     home, printed = demo
     assert findings(printed) == []
     files = _output_files(home)
-    kinds = {p.relative_to(home).parts[0] for p in files}
-    assert {"airflow", "data_docs"} <= kinds, kinds  # task logs and Data Docs were scanned
-    assert any(p.suffix == ".log" for p in files) and any(p.suffix == ".html" for p in files)
+    # dag.test() writes the task logs to the demo's own output (scanned above); the metadata
+    # database and the Data Docs site are files.
+    assert "landed" in printed
+    assert any(p.suffix == ".html" and "data_docs" in p.parts for p in files)
     leaks = {str(p.relative_to(home)): found for p in files
              if (found := findings(p.read_text(encoding="utf-8", errors="replace")))}
+    # What Airflow keeps of each task and shows in its UI: returned values (XCom) and
+    # rendered arguments.
+    import sqlite3
+
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        for table, column in (("xcom", "value"), ("rendered_task_instance_fields",
+                                                   "rendered_fields")):
+            values = [str(v) for (v,) in db.execute(f"SELECT {column} FROM {table}")]
+            if found := findings("\n".join(values)):
+                leaks[f"airflow.db {table}"] = found
     assert leaks == {}
     # Not vacuous: the warehouse does hold the numbers in clear.
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        records = [r[0] for r in conn.sql(
+        records = [r[0] for r in conn.execute(
             "SELECT record FROM staging.record_version LIMIT 2000").fetchall()]
     assert findings("\n".join(records))
 
@@ -70,18 +83,22 @@ def test_the_demo_and_every_output_it_wrote_carry_no_unmasked_number(demo):
 def test_every_command_after_the_demo_prints_no_unmasked_number(demo, tmp_path):
     home, _ = demo
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        ticket = conn.sql("SELECT ticket_id FROM shared.hotline_ticket LIMIT 1").fetchone()[0]
-        event = conn.sql("SELECT event_id FROM shared.grid_event LIMIT 1").fetchone()[0]
-        held = conn.sql("SELECT quarantine_id FROM shared.quarantine LIMIT 1").fetchone()
-        resident = conn.sql("SELECT resident_id FROM shared.resident LIMIT 1").fetchone()[0]
+        def first(sql):
+            return conn.execute(sql).fetchone()
+
+        ticket = first("SELECT ticket_id FROM shared.hotline_ticket LIMIT 1")[0]
+        event = first("SELECT event_id FROM shared.grid_event LIMIT 1")[0]
+        held = first("SELECT quarantine_id FROM shared.quarantine LIMIT 1")
+        resident = first("SELECT resident_id FROM shared.resident LIMIT 1")[0]
     access = tmp_path / "access.yaml"
     access.write_text(yaml.safe_dump({"reader_role": "reader_demo", "departments": {
         "stats": {"name": "统计局", "role": "stats_demo"}}}, allow_unicode=True))
     env = {"GOVSHARE_SOURCES": str(home / "sources.yaml"), "GOVSHARE_HOME": str(home),
            "GOVSHARE_ACCESS": str(access), "GOVSHARE_HOTLINE_TOKEN": "not-the-demo-token"}
     exports = {table: tmp_path / f"{table}.csv"
-               for table in ("hotline_ticket", "grid_event_person", "community_worker")}
+               for table in ("hotline_ticket", "grid_event", "community_worker")}
     commands = [
+        ["access", "apply", "--reason", "pii scan"],
         ["quarantine", "list"], ["batch", "list", "--all"], ["audit", "reconcile"],
         ["warehouse", "freshness"],
         ["warehouse", "trace", "hotline_ticket", ticket],
@@ -93,7 +110,9 @@ def test_every_command_after_the_demo_prints_no_unmasked_number(demo, tmp_path):
     if held:
         commands.append(["quarantine", "explain", held[0][:12]])
     results = run_cli(commands, env)
-    failed = [(argv, code, err[-300:]) for argv, code, _, err in results if code != 0]
+    # Freshness fails on purpose: the demo's simulated days are long past.
+    failed = [(argv, code, err[-300:]) for argv, code, _, err in results
+              if code != 0 and argv[:2] != ["warehouse", "freshness"]]
     assert failed == []
     leaks = [(argv, found) for argv, _, out, err in results if (found := findings(out + err))]
     leaks += [(str(path), found) for path in exports.values() if path.exists()
