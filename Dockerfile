@@ -5,7 +5,7 @@ ENV PIP_NO_CACHE_DIR=1 AIRFLOW_HOME=/opt/airflow
 RUN apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk && \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/govshare
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt requirements-runtime.lock README.md ./
 COPY govshare govshare
 COPY reports reports
 COPY pipeline pipeline
@@ -16,6 +16,9 @@ COPY expectations expectations
 COPY warehouse warehouse
 COPY dags dags
 # The simulator stays out of the image: nothing the DAGs run imports it.
-RUN pip install -c constraints.txt . && useradd --create-home airflow && \
+# Every dependency checked against its sha256 (pip ignores hashes in constraints files,
+# pypa/pip#8792); the project itself has no hash and brings no dependency of its own.
+RUN pip install --require-hashes -r requirements-runtime.lock && pip install --no-deps . && \
+    useradd --create-home airflow && \
     mkdir -p $AIRFLOW_HOME && chown airflow $AIRFLOW_HOME
 USER airflow

@@ -5,12 +5,21 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-slow test-fuzz lint bench lock clean system-packages
+.PHONY: demo test test-slow test-faults test-fuzz lint bench lock lock-hashes audit clean \
+	system-packages
 
-$(STAMP): pyproject.toml constraints.txt
+# REQUIRE_HASHES=1 (CI): every package from requirements.lock, each checked against its
+# sha256 (pip ignores hashes in a constraints file, pypa/pip#8792, hence the second lock);
+# then the project itself, which has no hash, without dependencies.
+$(STAMP): pyproject.toml constraints.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
+ifeq ($(REQUIRE_HASHES),1)
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+else
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+endif
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,11 +42,15 @@ system-packages:
 	fi
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not faults"
 
 # Exit code 5 means no test is marked slow: nothing to run is not a failure.
 test-slow: $(STAMP)
-	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "slow and not faults" || [ $$? -eq 5 ]
+
+# The fault-injection scenarios of issue 14 (docs/reliability.md), end to end on both engines.
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults
 
 # The parsers' fuzz tests (tests/test_fuzz_parsers.py) with CI's fixed budget of examples per
 # test (80 s of CPU on this machine); make test runs them with 10 examples each.
@@ -54,9 +67,23 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dag_import.py
 	$(BIN)/python benchmarks/bench_simulate.py --scale small
 
-# Refresh the lock after changing dependencies in pyproject.toml.
+# Refresh the locks after changing dependencies in pyproject.toml: the versions
+# (constraints.txt), then the same versions with their hashes (make lock-hashes, a few
+# minutes: pip-compile reads every file of every pinned version from the index).
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v -e '^-e ' -e '^govshare' > constraints.txt
+	$(MAKE) lock-hashes
+
+lock-hashes:
+	$(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --extra dev --strip-extras \
+	  -c constraints.txt --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+	  -c constraints.txt --no-emit-index-url --no-emit-find-links \
+	  -o requirements-runtime.lock pyproject.toml
+
+# Known vulnerabilities in the hashed lock (.ci/audit_dependencies.py says what it decides).
+audit: $(STAMP)
+	$(BIN)/python .ci/audit_dependencies.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

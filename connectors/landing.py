@@ -193,3 +193,35 @@ class RawLanding:
         first = landed.sort_values("_extracted_at", kind="stable").drop_duplicates(
             ["_source_record_id", "_content_hash"])
         return landed.loc[landed.index.isin(first.index)].reset_index(drop=True)
+
+    def landed_versions(self, source: str, run_id: str | None = None) -> pd.DataFrame:
+        """`_source_record_id`, `_content_hash` and `_run_id` of every landed record of a
+        source, or of one run's (only those columns read: what a reconciliation counts)."""
+        columns = ["_source_record_id", "_content_hash", "_run_id"]
+        dataset = self._dataset(source)
+        if dataset is None:
+            return pd.DataFrame(columns=columns)
+        where = None if run_id is None else ds.field("_run_id") == run_id
+        return dataset.to_table(columns=columns, filter=where).to_pandas()
+
+    def read_run(self, source: str, run_id: str, besides: date | None = None) -> pd.DataFrame:
+        """Every record one run landed, in whatever partition (a re-export lands under its
+        file's own day), except those under the run date `besides`."""
+        base = self.root / "records" / source
+        skip = self.record_partition(source, besides) if besides else None
+        paths = sorted(p for p in base.rglob("*.parquet") if p.parent != skip) \
+            if base.exists() else []
+        frames = [table.to_pandas() for table in (
+            pq.read_table(p, filters=[("_run_id", "==", run_id)]) for p in paths)
+            if table.num_rows]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=META_COLUMNS)
+
+    def _dataset(self, source: str) -> ds.Dataset | None:
+        base = self.root / "records" / source
+        paths = sorted(str(p) for p in base.rglob("*.parquet")) if base.exists() else []
+        # Parts written at different times may type a column differently; only the
+        # metadata columns, typed alike everywhere, are read through the dataset.
+        return ds.dataset(paths, format="parquet", schema=pa.schema(
+            [("_source_record_id", pa.string()), ("_content_hash", pa.string()),
+             ("_run_id", pa.string())])) if paths else None

@@ -107,6 +107,25 @@ def cmd_batch_release(args) -> int:
     return 0
 
 
+def cmd_audit_reconcile(args) -> int:
+    from common.masking import mask_text
+    from pipeline import config as cfg
+    from pipeline.reconcile import reconcile_config, summary
+
+    config = cfg.load_sources(args.sources, require_env=False)
+    results = reconcile_config(config, args.run_id, args.source or None)
+    if not results:
+        print("no run to reconcile")
+        return 1
+    table = summary(results)
+    # Record ids are not printed: only counts and the problems, masked all the same.
+    print(mask_text(table.to_string(index=False)))
+    failed = int((table["status"] == "FAILED").sum())
+    print(f"{len(table)} run(s) of {table['source'].nunique()} source(s): "
+          f"{failed} not reconciled, {int((table['status'] == 'pending').sum())} pending")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from simulator.profiles import DEFAULT, PROFILES
 
@@ -169,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("run_id")
     release.add_argument("--reason", required=True, help="what was fixed (recorded)")
     release.set_defaults(func=cmd_batch_release)
+
+    audit = sub.add_parser("audit", help="prove what each run received, landed, loaded, held")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    rec = audit_sub.add_parser(
+        "reconcile", help="per source and run: landed = loaded + quarantined, audit = landing")
+    rec.add_argument("--run-id", help="one run (default: every run)")
+    rec.add_argument("--source", action="append", help="one source (repeatable; default: all)")
+    rec.add_argument("--sources", help="sources file (default: the configured one)")
+    rec.set_defaults(func=cmd_audit_reconcile)
 
     from govshare.indicators_cli import add_indicators_parser
     from govshare.quarantine_cli import add_quarantine_parser

@@ -46,16 +46,35 @@ def record_audit(ws: Workspace, report: ExtractReport, started_at: datetime,
                  loaded: int | None = None, state: ManifestAfterCommit | None = None) -> None:
     """The run's audit row and connector rejects, and the file manifest entries `state`
     holds, in one transaction: a file counts as landed only once all of them are in."""
+    import sqlalchemy as sa
+
     from warehouse.engine import upsert
+    from warehouse.schema import load_audit
 
     now = datetime.now(UTC)
+    with ws.engine.connect() as conn:
+        earlier = conn.execute(sa.select(
+            load_audit.c.records_received, load_audit.c.watermark_before,
+            load_audit.c.schema_drift).where(load_audit.c.source == report.source,
+                                             load_audit.c.run_id == report.run_id)).first()
+    # A re-run of the run (a retry, a cleared task) finds in the source or drop what the
+    # earlier attempt already landed and lands only what is new: the run's row describes all
+    # its attempts (the most any received, what the landing zone holds for the run, the
+    # watermark it started from, every drift seen), never the last attempt's alone (which
+    # would say 0 for a file the first attempt landed).
+    landed = len(ws.landing.landed_versions(report.source, report.run_id).drop_duplicates(
+        ["_source_record_id", "_content_hash"]))
+    drift = set(report.schema_drift) | set(filter(None, (earlier[2] or "").split(","))
+                                           if earlier else set())
     audit = pd.DataFrame([{
         "source": report.source, "run_id": report.run_id,
         "window_start": report.window.since, "window_end": report.window.until,
-        "records_received": report.received, "records_landed": report.landed,
+        "records_received": max(report.received, earlier[0] if earlier else 0),
+        "records_landed": landed,
         "records_loaded": loaded, "records_quarantined": len(report.quarantined),
-        "watermark_before": report.watermark_before, "watermark_after": report.watermark_after,
-        "schema_drift": ",".join(sorted(set(report.schema_drift))) or None,
+        "watermark_before": earlier[1] if earlier else report.watermark_before,
+        "watermark_after": report.watermark_after,
+        "schema_drift": ",".join(sorted(drift)) or None,
         "started_at": started_at, "ended_at": now,
     }])
     with ws.engine.begin() as conn:

@@ -156,12 +156,22 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
 
     config = config or cfg.load_sources()
     with Workspace(config) as ws:
+        # The run date's versions, and what this run landed elsewhere: a re-export of an
+        # earlier day lands under that day, and would otherwise never be validated.
         landed = ws.landing.read_records(source, run_date)
+        elsewhere = ws.landing.read_run(source, run_id, besides=run_date)
+        if len(elsewhere):
+            landed = pd.concat([landed, elsewhere], ignore_index=True) if len(landed) \
+                else elsewhere
         if not has_rules(source):
             log.warning("%s has no validation suite in expectations/rules/: staged unvalidated",
                         source)
             with ws.engine.begin() as conn:
                 staged = stage_records(conn, source, landed)
+                # The audit says the run was loaded, as a validated run's does.
+                conn.execute(sa.update(load_audit)
+                             .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
+                             .values(records_loaded=staged))
             return {"source": source, "staged": staged, "quarantine_rows": 0, "data_docs": None}
         history = recent_landed_counts(ws, source, run_id, **config.get("volume_check", {}))
         if landed.empty:

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from db_support import drop_pg_database, new_pg_database
 from resolution_support import run_city
-from warehouse_support import published_state, state_differences
 
+from pipeline.reconcile import state_differences, warehouse_state
 from simulator.run import simulate
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def runs(tmp_path_factory):
         for engine, url in urls.items():
             config = run_city(root / "sim", root / engine, START, DAYS, warehouse_url=url,
                               resolve_and_publish=True)
-            result[engine] = (config, published_state(url, schemas=("shared", "core")),
+            result[engine] = (config, warehouse_state(url, schemas=("shared", "core")),
                               _scored(url, root / "sim"))
         yield result
     finally:

@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 from db_support import drop_pg_database, new_pg_database
-from resolution_support import run_city
-from warehouse_support import published_state, state_differences
+from resolution_support import COMPARED_TABLES, run_city
 
+from pipeline.reconcile import state_differences, warehouse_state
 from simulator.hotline_server import Faults
 from simulator.noise import NoiseRates
 from simulator.run import simulate
@@ -23,7 +23,7 @@ NOISE = NoiseRates.from_mapping({"broken_line": 0.03, "reexport_day": 0.6, "gbk_
 FAULTS = Faults(rate_429=0.05, retry_after_seconds=1, rate_503=0.05, rate_drop=0.03, seed=3)
 # What legitimately differs between two runs on different engines: nothing in the data.
 # The landing zone's extraction times and the run's own wall clock are dropped by
-# published_state; the audit's `started_at`/`ended_at` likewise.
+# warehouse_state; the audit's `started_at`/`ended_at` likewise.
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def states(tmp_path_factory):
         for engine, url in urls.items():
             run_city(root / "sim", root / engine, START, DAYS + 1, warehouse_url=url,
                      resolve_and_publish=True, faults=FAULTS)
-            result[engine] = published_state(url, schemas=("shared", "core", "staging"))
+            result[engine] = warehouse_state(url, schemas=("shared", "core", "staging"))
         yield result
     finally:
         drop_pg_database(pg)
@@ -51,13 +51,7 @@ def test_the_same_tables_on_both_engines(states):
         assert len(states["duckdb"][name]) > 0, f"{name} is empty: nothing was compared"
 
 
-@pytest.mark.parametrize("table", [
-    "shared.resident", "shared.resident_xref", "shared.resident_history",
-    "shared.unit", "shared.unit_xref", "shared.unit_history",
-    "shared.hotline_ticket", "shared.hotline_dispatch", "shared.grid_event",
-    "shared.grid_event_person", "shared.grid_event_unit", "shared.community_worker",
-    "shared.quarantine", "core.person_mention", "core.unit_mention",
-    "staging.record_version"])
+@pytest.mark.parametrize("table", COMPARED_TABLES)
 def test_the_same_rows_on_both_engines(states, table):
     duck, pg = states["duckdb"][table], states["postgres"][table]
     assert len(duck) > 0 or table.endswith("_history"), f"{table} is empty: nothing compared"
