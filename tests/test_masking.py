@@ -1,5 +1,4 @@
 import logging
-import time
 
 import pytest
 from pii_scan import check_char
@@ -92,14 +91,6 @@ def test_a_masked_id_is_not_recoverable_with_the_birth_date_and_gender():
     assert id_number in candidates and len(candidates) == 500
     # The 15-digit legacy number keeps its area code only too.
     assert mask_id("150102650312003") == "150102" + "*" * 9
-
-
-def test_mask_text_is_fast_enough_for_log_lines():
-    line = "ticket 20250101000123 caller 13904712233 id 150102196503120038 status ok " * 3
-    start = time.perf_counter()
-    for _ in range(10_000):
-        mask_text(line)
-    assert time.perf_counter() - start < 2.0
 
 
 def test_filter_masks_message_args_and_exception(caplog):

@@ -1,0 +1,41 @@
+"""Masking log lines (common.masking.mask_text) beside a floor: one plain regular-expression
+substitution over the same lines, so the figure says what masking costs a task's logging."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.measure import markdown_table, record  # noqa: E402
+from common.masking import mask_text  # noqa: E402
+
+LINE = "ticket 20250101000123 caller 13904712233 id 150102196503120038 status ok " * 3
+LINES = 10_000
+
+
+def _seconds(function) -> float:
+    start = time.perf_counter()
+    for _ in range(LINES):
+        function(LINE)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    digits = re.compile(r"\d{11,18}")
+    floor = _seconds(lambda line: digits.sub("*", line))
+    masked = _seconds(mask_text)
+    record("Masking log lines (mask_text)", "python benchmarks/bench_masking.py", [
+        f"{LINES:,} log lines of {len(LINE)} characters, each with an ID number, a phone and a "
+        "ticket number.", "", *markdown_table(
+            ["path", "seconds", "µs per line", "beside the floor"],
+            [["floor: one regex substitution", f"{floor:.2f}", f"{floor / LINES * 1e6:.0f}", "1×"],
+             ["mask_text", f"{masked:.2f}", f"{masked / LINES * 1e6:.0f}",
+              f"{masked / floor:.1f}×"]])])
+
+
+if __name__ == "__main__":
+    main()
