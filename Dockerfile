@@ -9,6 +9,7 @@ COPY pyproject.toml constraints.txt requirements-runtime.lock README.md ./
 COPY govshare govshare
 COPY reports reports
 COPY pipeline pipeline
+COPY indicators indicators
 COPY common common
 COPY connectors connectors
 COPY transforms transforms

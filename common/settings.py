@@ -224,7 +224,7 @@ class PipelineSettings(Settings):
                                     description="the daily report and its delivery")
 
     indicators_settings: str | None = Field(None, description="the indicator settings file "
-                                            "(default: config/indicators.yaml of the project)")
+                                            "(default: the spec's, as config/indicators.yaml writes them)")
 
 
 # ---- the indicator settings file (config/indicators.yaml) ----------------------------------

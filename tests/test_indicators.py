@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -437,3 +438,10 @@ def test_a_range_in_one_run_gives_what_each_day_gives(engine):
     # computing the days one by one afterwards changes nothing
     assert compute(engine, date(2026, 11, 9), "a")["rows_written"] == 0
     assert compute(engine, DAY, "b")["rows_written"] == 0
+
+
+def test_the_settings_file_of_the_project_writes_out_the_defaults():
+    """config/indicators.yaml documents every setting with the spec's value: the same settings
+    the pipeline uses when the sources file names no file."""
+    project = Path(__file__).resolve().parent.parent
+    assert load_settings(project / "config" / "indicators.yaml") == load_settings()
