@@ -17,6 +17,14 @@ import unicodedata
 from pathlib import Path
 
 _HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F-]{32,}(?![0-9A-Za-z])")
+# Numbers a program drew or computed, never a person's: SVG geometry attributes (charts draw
+# their text as glyph outlines, whose coordinates the separator rule would glue into runs),
+# base64 data URIs (an embedded font), and floats as Python prints them (a short integer part
+# and seven or more fraction digits: 0.42857142857142855). An ID or phone split by dots has
+# longer groups before its dots or shorter ones after them, so it is still found.
+_GENERATED = re.compile(
+    r'\b(?:d|transform|points|viewBox|x[12]?|y[12]?|cx|cy|r|width|height|clip-path|style)="[^"]*"'
+    r'|data:[^"\')\s]*|(?<![0-9.])[0-9]{1,5}\.[0-9]{7,}(?![0-9.])')
 _SEPARATED = re.compile(r"(?<=[0-9])[ \-.](?=[0-9])")
 # A digit run (X allowed last for an ID) that is not part of a longer one.
 _RUN = re.compile(r"(?<![0-9])(?:[0-9]{17}[Xx]|[0-9]+)(?![0-9])")
@@ -31,7 +39,7 @@ def check_char(first17: str) -> str:
 def _runs(text: str):
     """Digit runs as written and with single separators between digits taken out (a
     separator may split one number or stand between two: both readings are checked)."""
-    text = _HEX.sub(" ", unicodedata.normalize("NFKC", text))  # full-width forms too
+    text = _HEX.sub(" ", _GENERATED.sub(" ", unicodedata.normalize("NFKC", text)))  # full-width forms too
     for variant in (text, _SEPARATED.sub("", text)):
         yield from (m.group(0).upper() for m in _RUN.finditer(variant))
 
