@@ -21,7 +21,7 @@ from warehouse_support import (
 )
 
 from pipeline.publication import publish
-from warehouse.access import apply_access, export_table, load_access, who_can_see
+from warehouse.access import AccessError, apply_access, export_table, load_access, who_can_see
 from warehouse.engine import create_warehouse_engine
 from warehouse.schema import create_all
 
@@ -208,6 +208,17 @@ def test_export_writes_what_the_department_sees_and_is_logged(warehouse, tmp_pat
     exports = log[log["action"] == "export"][["department", "object", "reason"]]
     assert list(exports.itertuples(index=False, name=None)) == [
         ("street", "hotline_ticket", "monthly report")]
+
+
+def test_export_of_a_table_not_granted_is_refused_plainly(warehouse, tmp_path):
+    engine, raw = warehouse
+    access = load_access(raw=raw)
+    apply_access(engine, access, reason="test")
+    out = tmp_path / "street-residents.csv"
+    with pytest.raises(AccessError, match="street is not granted resident"):
+        export_table(engine, access, "street", "resident", out, "curious")
+    assert not out.exists()
+    assert _log(engine).query("action == 'export'").empty
 
 
 def test_who_can_see_a_residents_data(warehouse):

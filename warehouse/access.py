@@ -468,11 +468,16 @@ def export_table(engine: sa.Engine, access: AccessConfig, department_key: str, t
     dept = department(access, department_key)
     if not re.fullmatch(r"[a-z_]+", table):
         raise AccessError(f"{table!r} is not a table name")
+    with engine.connect() as conn:
+        actor = _actor(conn)
+        # A department's views are what it is granted (`govshare access apply`): no view, no
+        # export, said plainly instead of the database's "permission denied"/"does not exist".
+        if not sa.inspect(conn).has_table(table, schema=dept.schema):
+            raise AccessError(f"{dept.key} is not granted {table} (no view {dept.schema}."
+                              f"{table}; the access file grants tables; `govshare access apply` makes the views)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
-    with engine.connect() as conn:
-        actor = _actor(conn)
     with department_session(engine, dept) as conn:
         result = conn.exec_driver_sql(f"SELECT * FROM {dept.schema}.{table}",
                                       execution_options={"stream_results": True})
