@@ -296,3 +296,18 @@ def test_a_merged_range_over_the_whole_sheet_costs_only_the_rows_read():
     assert sheet.rows[1].texts[:3] == [ROSTER_HEADER[0]] * 3  # filled from A1
     with pytest.raises(LimitExceeded, match="max_workbook_cells = 20000"):
         read_workbook(_merged_over("A1:XFD1048576"), ParserLimits(max_workbook_cells=20_000))
+
+
+def test_a_legacy_xls_workbook_stops_at_the_row_and_cell_limits():
+    from connectors.limits import LimitExceeded, ParserLimits
+    from connectors.spreadsheet import read_spreadsheet
+    from workbooks import xls_bytes
+
+    rows = [ROSTER_HEADER] + [[f"r{n}"] + [""] * (len(ROSTER_HEADER) - 1) for n in range(30)]
+    data = xls_bytes({"花名册": rows})
+    sheets, _ = read_spreadsheet("roster.xls", data)
+    assert len(sheets[0].rows) == 31
+    with pytest.raises(LimitExceeded, match="max_workbook_rows = 10"):
+        read_spreadsheet("roster.xls", data, limits=ParserLimits(max_workbook_rows=10))
+    with pytest.raises(LimitExceeded, match="max_workbook_cells = 50"):
+        read_spreadsheet("roster.xls", data, limits=ParserLimits(max_workbook_cells=50))
