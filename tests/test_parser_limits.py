@@ -299,9 +299,10 @@ def test_a_merged_range_over_the_whole_sheet_costs_only_the_rows_read():
 
 
 def test_a_legacy_xls_workbook_stops_at_the_row_and_cell_limits():
+    from workbooks import xls_bytes
+
     from connectors.limits import LimitExceeded, ParserLimits
     from connectors.spreadsheet import read_spreadsheet
-    from workbooks import xls_bytes
 
     rows = [ROSTER_HEADER] + [[f"r{n}"] + [""] * (len(ROSTER_HEADER) - 1) for n in range(30)]
     data = xls_bytes({"花名册": rows})
