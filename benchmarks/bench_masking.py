@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.measure import markdown_table, record  # noqa: E402
 from common.masking import mask_text  # noqa: E402
 
-LINE = "ticket 20250101000123 caller 13904712233 id 150102196503120038 status ok " * 3
+LINE = "ticket 20250101000123 caller 13812345678 id 150102196503120038 status ok " * 3
 LINES = 10_000
 
 
