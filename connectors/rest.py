@@ -294,6 +294,8 @@ def split_envelope(text: str, array_key: str, max_depth: int | None = None
     items: list[tuple[str, Any]] = []
     pos = _skip(text, pos + 1)
     while text[pos] != "}":
+        if text[pos] != '"':  # a member name is a string; decoding anything else could recurse
+            raise ValueError(f"expected a member name at character {pos}")
         key, pos = _DECODER.raw_decode(text, pos)
         pos = _skip(text, pos)
         if text[pos] != ":":

@@ -244,6 +244,17 @@ def test_no_parser_error_stops_a_source(tmp_path, monkeypatch, error):
     assert report.landed == 1
 
 
+@pytest.mark.parametrize("member", ["[" * 100_000 + "]" * 100_000, "{" * 50_000])
+def test_a_page_whose_member_name_is_not_a_string_is_unreadable_not_a_recursion(member):
+    """Found by make test-fuzz: a deep array where the envelope's next member name belongs
+    reached json's recursive decoder."""
+    from connectors.rest import split_envelope
+
+    body = '{"tickets": [{"ticket_id": "T1"}], ' + member + "}"
+    with pytest.raises(ValueError, match="expected a member name at character 35"):
+        split_envelope(body, "tickets", 64)
+
+
 def test_a_too_deep_hotline_ticket_is_quarantined_and_its_page_lands():
     deep = "[" * 100_000 + "]" * 100_000
     ticket = '{"ticket_id": "T1", "updated_at": "2026-11-01T09:00:00+08:00"}'
