@@ -12,8 +12,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.measure import markdown_table, record  # noqa: E402
 from common.masking import mask_text  # noqa: E402
+from transforms.identifiers import gb11643_check_char  # noqa: E402
 
-LINE = "ticket 20250101000123 caller 13812345678 id 150102196503120038 status ok " * 3
+# A synthetic ID number, built here rather than written out: area 999999 (no real division),
+# a made-up birth date and sequence, and its GB 11643 check character.
+_ID = "999999" + "20000101" + "123"
+LINE = (f"ticket 20250101000123 caller 13812345678 id {_ID}{gb11643_check_char(_ID)} status ok "
+        * 3)
 LINES = 10_000
 
 
