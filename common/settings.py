@@ -42,7 +42,8 @@ class ParserLimits(Settings):
     export is a few MB) and far below what would exhaust a worker (docs/landing.md)."""
 
     max_file_bytes: int = Field(128 * MIB, gt=0, description="a file's size as delivered "
-                                "and once decompressed (gzip; a workbook's zip members)")
+                                "and once decompressed (gzip; a workbook's zip members); "
+                                "the body of one REST page")
     max_items_per_file: int = Field(1_000_000, gt=0, description="lines of a JSON Lines "
                                     "file, rows of a CSV file, records of a hotline page")
     max_line_bytes: int = Field(1 * MIB, gt=0, description="one JSON line (a longer line "

@@ -157,29 +157,43 @@ class RestClient:
         self.limiter.acquire()
         self.stats["requests"] += 1
         try:
-            response = self.session.get(url, params=params, timeout=self.config.timeout)
+            with self.session.get(url, params=params, timeout=self.config.timeout,
+                                  stream=True) as response:
+                status, reason = response.status_code, response.reason
+                body = self._body(response, path) if status == 200 else None
+                # Read now: an HTTP-date Retry-After counts from the answer, not the wait.
+                retry_after = retry_after_seconds(response.headers.get("Retry-After")) \
+                    if status == 429 else None
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as exc:
             # Dropped connection, reset, truncated body or timeout: the request is safe
             # to repeat (GET), and nothing of it has been kept.
             self.stats["connection_errors"] += 1
             raise RetryableFailure(None, type(exc).__name__) from exc
-        status = response.status_code
         self.stats[f"status_{status}"] += 1
-        if status == 200:
-            if response.encoding is None:
-                response.encoding = "utf-8"  # JSON's default (RFC 8259)
+        if body is not None:
             try:
-                return parse(response.text)
+                return parse(body)
             except ValueError as exc:
                 self.stats["unreadable_pages"] += 1
                 raise RetryableFailure(status, f"unreadable body ({exc})") from exc
         if status in RETRYABLE_STATUS:
-            # Read now: an HTTP-date Retry-After counts from the answer, not from the wait.
-            retry_after = retry_after_seconds(response.headers.get("Retry-After")) \
-                if status == 429 else None
-            raise RetryableFailure(status, response.reason or "error", retry_after)
+            raise RetryableFailure(status, reason or "error", retry_after)
         raise SourceError("GET", path, status, "not retryable")
+
+    def _body(self, response: requests.Response, path: str) -> str:
+        """A 200 page's text, read as it arrives and never past the `max_file_bytes` limit:
+        a page that large is refused (the same page again would be as large), not held."""
+        limit = self.config.limits.max_file_bytes
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise SourceError("GET", path, 200, f"the page is over the limit "
+                                  f"max_file_bytes = {limit} (limits in the sources file)")
+            chunks.append(chunk)
+        # JSON's default encoding (RFC 8259) unless the answer names another.
+        return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         """Full-jitter backoff after the failed attempt, or a 429's Retry-After if longer."""
@@ -447,10 +461,16 @@ class RestConnector(Connector):
     def extract(self, window: Window, landing: RawLanding, state: ExtractionState,
                 run_id: str) -> ExtractReport:
         before = state.get_watermark(self.source)
+        if before is None:
+            # The first run's start is where the source's history begins for us. Saved
+            # before the fetch: if this first run fails, the next run asks from here
+            # (min(watermark, its window)) and catches the first day up like any other.
+            state.set_watermark(self.source, self._aware(window.since).isoformat(), run_id)
+        start_mark = state.get_watermark(self.source)
         client_stats_before = Counter(self.client.stats)
         report = ExtractReport(source=self.source, run_id=run_id, window=window,
-                               watermark_before=before, watermark_after=before)
-        since, until = self.request_bounds(window, before)
+                               watermark_before=before, watermark_after=start_mark)
+        since, until = self.request_bounds(window, start_mark)
         rows, report.quarantined, stats = self.collect(since, until)
         report.received = stats.received
         report.schema_drift = sorted(stats.unknown_fields)
@@ -469,8 +489,7 @@ class RestConnector(Connector):
             report.notes["already_landed"] = len(latest) - len(frame)
             marks = latest["_mark"].dropna()
             newest = max(marks) if len(marks) else None
-            if newest is not None and (parse_instant(before) is None
-                                       or newest > parse_instant(before)):
+            if newest is not None and newest > parse_instant(start_mark):
                 report.watermark_after = newest.isoformat()
                 state.set_watermark(self.source, report.watermark_after, run_id)
         report.notes.update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import random
 from datetime import timedelta
@@ -41,16 +42,18 @@ def serve(hotline_out):
 class MemoryState:
     """The StateStore interface, in memory."""
 
-    def __init__(self, fail_set_once: bool = False):
+    def __init__(self, fail_advance_once: bool = False):
         self.marks: dict[str, str] = {}
-        self.fail_set_once = fail_set_once
+        self.fail_advance_once = fail_advance_once
 
     def get_watermark(self, source):
         return self.marks.get(source)
 
     def set_watermark(self, source, value, run_id):
-        if self.fail_set_once:
-            self.fail_set_once = False
+        # The first mark (the first window's start, saved before the fetch) is kept; the
+        # kill comes when the landed records move it forward.
+        if self.fail_advance_once and source in self.marks:
+            self.fail_advance_once = False
             raise RuntimeError("worker killed before the watermark was saved")
         self.marks[source] = value
 
@@ -215,7 +218,7 @@ def test_kill_mid_window_then_rerun_lands_everything_once(serve, emitted, tmp_pa
     with pytest.raises(SourceError, match="/v1/tickets"):
         dying.extract(window, landing, state, "run-killed")
     assert not (tmp_path / "records").exists()
-    assert state.get_watermark(SOURCE) is None
+    assert pd.Timestamp(state.get_watermark(SOURCE)) == window.since  # where history begins
 
     handle.faults = Faults()
     report = make_connector(handle.url, page_size=4).extract(window, landing, state, "run-2")
@@ -226,10 +229,10 @@ def test_kill_mid_window_then_rerun_lands_everything_once(serve, emitted, tmp_pa
 def test_killed_after_landing_before_the_watermark_rerun_replaces_the_part(serve, emitted,
                                                                           tmp_path):
     handle = serve()
-    state, landing, window = MemoryState(fail_set_once=True), RawLanding(tmp_path), day_window(1)
+    state, landing, window = MemoryState(fail_advance_once=True), RawLanding(tmp_path), day_window(1)
     with pytest.raises(RuntimeError):
         make_connector(handle.url).extract(window, landing, state, "run-1")
-    assert state.get_watermark(SOURCE) is None
+    assert pd.Timestamp(state.get_watermark(SOURCE)) == window.since
     report = make_connector(handle.url).extract(window, landing, state, "run-2")
     assert len(list((tmp_path / "records").rglob("*.parquet"))) == 1
     assert_lands_exactly(report.files[0], emitted, window.since, window.until)
@@ -261,6 +264,21 @@ def test_a_late_run_catches_up_from_the_watermark(serve, emitted, tmp_path):
     report = connector.extract(skipped_to, landing, state, "run-2")
     assert report.notes["requested_since"] == mark
     assert_lands_exactly(report.files[0], emitted, pd.Timestamp(mark), skipped_to.until)
+
+
+def test_a_failed_first_run_is_caught_up_by_the_next_day(serve, emitted, tmp_path):
+    """No watermark yet and day 0's run fails beyond its retries: day 1's run asks from
+    day 0's start (saved before the failed fetch) and lands both days."""
+    handle = serve(Faults(rate_503=1.0))
+    state, landing = MemoryState(), RawLanding(tmp_path)
+    with pytest.raises(SourceError, match="503"):
+        make_connector(handle.url, VirtualTime(), max_retries=2).extract(
+            day_window(0), landing, state, "run-0")
+    assert not (tmp_path / "records").exists()
+    handle.faults = Faults()
+    report = make_connector(handle.url).extract(day_window(1), landing, state, "run-1")
+    assert pd.Timestamp(report.notes["requested_since"]) == day_window(0).since
+    assert_lands_exactly(report.files[0], emitted, day_window(0).since, day_window(1).until)
 
 
 def test_overlap_rereads_before_the_watermark(serve, emitted, tmp_path):
@@ -325,7 +343,7 @@ class CannedPages(requests.adapters.BaseAdapter):
     def send(self, request, **kwargs):
         response = requests.Response()
         response.status_code = 200
-        response._content = self.bodies.pop(0).encode("utf-8")
+        response.raw = io.BytesIO(self.bodies.pop(0).encode("utf-8"))
         response.headers["Content-Type"] = "application/json; charset=utf-8"
         response.url, response.request = request.url, request
         return response

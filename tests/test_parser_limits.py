@@ -260,21 +260,59 @@ def test_a_too_deep_hotline_ticket_is_quarantined_and_its_page_lands():
     ticket = '{"ticket_id": "T1", "updated_at": "2026-11-01T09:00:00+08:00"}'
     body = '{"tickets": [' + ticket + ", " + deep + '], "next_page_token": null}'
 
-    class Answer:
-        status_code, encoding, headers, text = 200, "utf-8", {}, body
-
-    class Session:
-        headers: dict = {}
-
-        def get(self, url, params=None, timeout=None):
-            return Answer()
-
-    connector = HotlineConnector({"base_url": "http://hotline.invalid"}, session=Session())
+    connector = HotlineConnector({"base_url": "http://hotline.invalid"},
+                                 session=AnsweringSession([body.encode()]))
     rows, quarantined, stats = connector.collect(NOV.since, NOV.until)
     assert list(rows["ticket_id"]) == ["T1"]
     assert [(q.location, q.reason) for q in quarantined] == [
         ("hotline.tickets page 1 item 2",
          "JSON nested deeper than the limit max_json_depth = 64")]
+
+
+class AnsweringSession:
+    """A requests session whose every GET answers 200 with the given body chunks."""
+
+    headers: dict = {}
+
+    def __init__(self, chunks):
+        self.chunks, self.sent = chunks, 0
+
+    def get(self, url, params=None, timeout=None, stream=False):
+        session = self
+
+        class Answer:
+            status_code, encoding, reason, headers = 200, "utf-8", "OK", {}
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def iter_content(self, chunk_size):
+                for chunk in session.chunks:
+                    session.sent += 1
+                    yield chunk
+
+        return Answer()
+
+
+def test_a_hotline_page_over_the_byte_limit_fails_the_source_naming_the_limit():
+    """A page body is read as it arrives: one endless page stops being read one chunk past
+    `max_file_bytes`, and the extraction fails with the limit named (not retried: the same
+    page would be as large), never holding the page."""
+    from connectors.rest import SourceError
+
+    def endless():
+        while True:
+            yield b"x" * 65_536
+
+    session = AnsweringSession(endless())
+    connector = HotlineConnector({"base_url": "http://hotline.invalid",
+                                  "limits": {"max_file_bytes": 1_000_000}}, session=session)
+    with pytest.raises(SourceError, match="over the limit max_file_bytes = 1000000"):
+        connector.collect(NOV.since, NOV.until)
+    assert session.sent == 1_000_000 // 65_536 + 1
 
 
 def test_the_sources_file_limits_reach_every_connector_with_section_overrides(tmp_path):
