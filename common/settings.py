@@ -217,6 +217,11 @@ class PipelineSettings(Settings):
     city: CitySettings | None = Field(None, description="the city served (area codes, local "
                                       "abbreviations)")
     volume_check: VolumeCheckSettings = Field(default_factory=VolumeCheckSettings)
+    validation_slice_rows: int = Field(500_000, ge=1_000, description="a run's landed "
+                                       "batch is validated and staged in slices of whole "
+                                       "landed parts of at most this many rows (memory "
+                                       "holds one slice: a full initial load of a register "
+                                       "of millions stays bounded)")
     freshness_hours: dict[str, float] = Field(default_factory=dict, description="limits by "
                                               "source name, over those in the sections")
     limits: ParserLimits = Field(default_factory=ParserLimits, description="parser limits "

@@ -31,9 +31,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -112,6 +114,28 @@ def _same_bytes(a: Path, b: str) -> bool:
     return filecmp.cmp(a, b, shallow=False)
 
 
+class RecordSlices:
+    """Landed record versions to read, part by part: `rows` is how many in all (known before
+    any is read); iterating yields frames of whole parts, at most `max_rows` rows each
+    unless one part is larger."""
+
+    def __init__(self, parts: list[tuple[Path, np.ndarray]], max_rows: int | None):
+        self.parts, self.max_rows = parts, max_rows
+        self.rows = sum(len(kept) for _, kept in parts)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        pending: list[pd.DataFrame] = []
+        held = 0
+        for path, kept in self.parts:
+            if pending and self.max_rows is not None and held + len(kept) > self.max_rows:
+                yield pd.concat(pending, ignore_index=True)
+                pending, held = [], 0
+            pending.append(pq.read_table(path).take(kept).to_pandas())
+            held += len(kept)
+        if pending:
+            yield pd.concat(pending, ignore_index=True)
+
+
 class RawLanding:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -184,15 +208,42 @@ class RawLanding:
         """All landed record versions of a source (one run date, or every run date), each
         (key, content hash) once, from its first landing: attempts that landed a version
         again add nothing, and no attempt hides what an earlier one landed."""
+        slices = list(self.record_slices(source, run_date))
+        return pd.concat(slices, ignore_index=True) if slices else pd.DataFrame(
+            columns=META_COLUMNS)
+
+    def record_slices(self, source: str, run_date: date | None = None,
+                      max_rows: int | None = None, also_run: str | None = None
+                      ) -> RecordSlices:
+        """What `read_records` returns, read in slices of whole parts of at most `max_rows`
+        rows (a larger part is a slice of its own), so a reader of a full initial load holds
+        one slice at a time. With `also_run`, the versions that run landed under other run
+        dates join them (a re-export lands under its file's own day). Each version is kept
+        once, from its first landing, over everything read: only the metadata columns of
+        every part are read up front."""
         base = self.root / "records" / source
-        paths = sorted((self.record_partition(source, run_date) if run_date else base)
-                       .rglob("*.parquet")) if base.exists() else []
-        if not paths:
-            return pd.DataFrame(columns=META_COLUMNS)
-        landed = pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)
-        first = landed.sort_values("_extracted_at", kind="stable").drop_duplicates(
+        if not base.exists():
+            return RecordSlices([], max_rows)
+        partition = self.record_partition(source, run_date) if run_date else base
+        paths = sorted(base.rglob("*.parquet"))
+        if not (also_run and run_date):
+            paths = [path for path in paths if partition in path.parents]
+        columns = ["_source_record_id", "_content_hash", "_extracted_at", "_run_id"]
+        metas = []
+        for number, path in enumerate(paths):
+            meta = pq.read_table(path, columns=columns).to_pandas()
+            meta["_part"], meta["_row"] = number, range(len(meta))
+            if partition not in path.parents:  # another day's part: only `also_run`'s rows
+                meta = meta[meta["_run_id"] == also_run]
+            metas.append(meta)
+        if not metas:
+            return RecordSlices([], max_rows)
+        meta = pd.concat(metas, ignore_index=True)
+        first = meta.sort_values("_extracted_at", kind="stable").drop_duplicates(
             ["_source_record_id", "_content_hash"])
-        return landed.loc[landed.index.isin(first.index)].reset_index(drop=True)
+        rows = first.sort_values(["_part", "_row"]).groupby("_part")["_row"]
+        return RecordSlices([(paths[number], kept.to_numpy()) for number, kept in rows],
+                            max_rows)
 
     def landed_versions(self, source: str, run_id: str | None = None) -> pd.DataFrame:
         """`_source_record_id`, `_content_hash` and `_run_id` of every landed record of a
@@ -203,19 +254,6 @@ class RawLanding:
             return pd.DataFrame(columns=columns)
         where = None if run_id is None else ds.field("_run_id") == run_id
         return dataset.to_table(columns=columns, filter=where).to_pandas()
-
-    def read_run(self, source: str, run_id: str, besides: date | None = None) -> pd.DataFrame:
-        """Every record one run landed, in whatever partition (a re-export lands under its
-        file's own day), except those under the run date `besides`."""
-        base = self.root / "records" / source
-        skip = self.record_partition(source, besides) if besides else None
-        paths = sorted(p for p in base.rglob("*.parquet") if p.parent != skip) \
-            if base.exists() else []
-        frames = [table.to_pandas() for table in (
-            pq.read_table(p, filters=[("_run_id", "==", run_id)]) for p in paths)
-            if table.num_rows]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=META_COLUMNS)
 
     def _dataset(self, source: str) -> ds.Dataset | None:
         base = self.root / "records" / source

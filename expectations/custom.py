@@ -179,14 +179,17 @@ class ExpectTableRowCountToBeWithinHistoryBand(BatchExpectation):
     recent_counts: list[int]
     min_ratio: float = 0.6
     max_ratio: float | None = None
+    # The whole batch's row count when the frame validated is one slice of it.
+    batch_rows: int | None = None
 
     metric_dependencies = ("table.row_count",)
     domain_keys: ClassVar[tuple[str, ...]] = ("batch_id",)
-    success_keys = ("recent_counts", "min_ratio", "max_ratio")
+    success_keys = ("recent_counts", "min_ratio", "max_ratio", "batch_rows")
     args_keys = ("recent_counts", "min_ratio", "max_ratio")
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-        count = int(metrics["table.row_count"])
+        count = int(metrics["table.row_count"] if self.batch_rows is None
+                    else self.batch_rows)
         history = [int(c) for c in self.recent_counts]
         if not history:
             return {"success": True, "result": {

@@ -201,15 +201,18 @@ def _condition(when: dict):
     return condition
 
 
-def build_suite(ruleset: RuleSet, reference: Reference, recent_counts: list[int] | None):
+def build_suite(ruleset: RuleSet, reference: Reference, recent_counts: list[int] | None,
+                batch_rows: int | None = None):
     """The GX suite of a rule set: one expectation per rule, the rule's id and severity in
-    its meta, reference lists and the volume history filled in."""
+    its meta, reference lists and the volume history filled in (with `batch_rows`, the
+    whole batch's count, when the frame validated is one slice of the batch)."""
     gx, _, _, expectation_impl = _gx()
     expectations = []
     for rule in ruleset.rules:
         kwargs = {k: _resolve(v, reference) for k, v in rule.kwargs.items()}
         if rule.id == "batch.volume":
             kwargs["recent_counts"] = [int(c) for c in recent_counts or []]
+            kwargs["batch_rows"] = batch_rows
         if rule.when:
             kwargs["row_condition"] = _condition(rule.when)
         cls = expectation_impl(rule.expectation)
@@ -444,6 +447,8 @@ class ValidationOutcome:
     batch_failures: list[str]
     stats: dict = field(default_factory=dict)
     docs_index: Path | None = None
+    # Where the `valid` rows are in the frame given to `validate_landed` (positions).
+    valid_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def held(self) -> bool:
@@ -509,12 +514,15 @@ def _exception_message(info: dict | None) -> str | None:
 
 def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
                     recent_counts: list[int] | None = None, docs_dir: Path | None = None,
-                    run_id: str | None = None) -> ValidationOutcome:
+                    run_id: str | None = None, batch_rows: int | None = None
+                    ) -> ValidationOutcome:
     """Validate a landed batch of `source` (the landing's columns, metadata included).
 
     Returns the rows to load (`valid`, landed columns plus `_warnings`), the rows to quarantine
     (`quarantined`: source_record_id, raw_location, reason, raw, rules, severity and the landed
     row as JSON for replay), `batch_failures` (non-empty: load nothing, fail the run) and stats.
+    `batch_rows` is the whole batch's row count when `landed` is one slice of it: the volume
+    rule judges that count.
     """
     started = time.perf_counter()
     ruleset = load_rules(source)
@@ -523,7 +531,7 @@ def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
         if "_content_hash" in landed.columns else np.ones(len(landed), dtype=bool)
     landed = landed.loc[unique_versions].reset_index(drop=True)
     frame = checked_frame(source, landed, ruleset.time_columns)
-    suite = build_suite(ruleset, reference, recent_counts)
+    suite = build_suite(ruleset, reference, recent_counts, batch_rows)
     checked_at = time.perf_counter()
     # GX copies the whole frame for each rule's domain and hashes it once per batch: it
     # gets only the columns the rules read.
@@ -570,6 +578,7 @@ def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
         for position in rows.tolist():
             target.setdefault(position, []).append(rule if rule.severity == "critical"
                                                    else rule.id)
+    valid_positions = np.empty(0, dtype=np.int64)
     if batch_failures:
         valid = landed.iloc[:0].assign(**{WARNINGS: pd.Series(dtype="str")})
         quarantined = pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -582,6 +591,7 @@ def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
             flags[position] = ",".join(ids)
         valid = landed.loc[keep].assign(**{WARNINGS: pd.Series(flags[keep], dtype="str",
                                                                  index=landed.index[keep])})
+        valid_positions = np.flatnonzero(np.asarray(unique_versions))[keep]
     docs_index = None
     mask_result(result, ruleset)
     result.meta["run_id"] = {"run_name": run_id or "adhoc",
@@ -600,4 +610,5 @@ def validate_landed(source: str, landed: pd.DataFrame, reference: Reference,
     log.info("%s: %d rows, %d valid (%d with warnings), %d quarantined, %d batch failures",
              source, stats["rows"], stats["valid"], stats["warned"], stats["quarantined"],
              len(batch_failures))
-    return ValidationOutcome(valid, quarantined, batch_failures, stats, docs_index)
+    return ValidationOutcome(valid, quarantined, batch_failures, stats, docs_index,
+                             valid_positions)

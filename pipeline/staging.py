@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
 from common import sources
+from common.settings import PipelineSettings
 from connectors.landing import META_COLUMNS
 from pipeline import config as cfg
 from pipeline.workspace import Workspace
@@ -119,26 +122,53 @@ class BatchHeldError(RuntimeError):
     """A batch failed a batch-level rule: nothing of it was loaded."""
 
 
-def validate_and_stage(engine: sa.Engine, source: str, landed: pd.DataFrame, reference,
+def validate_and_stage(engine: sa.Engine, source: str,
+                       landed: pd.DataFrame | Iterable[pd.DataFrame], reference,
                        run_id: str, recent_counts: list[int] | None = None,
-                       docs_dir=None) -> dict:
-    """The validate step between extract and load: validate a landed batch, then, in one
-    transaction, stage the rows that pass and quarantine the ones that fail a critical rule.
-    A held batch (volume collapse, schema drift) stages and quarantines nothing and raises
-    `BatchHeldError`, so the task fails loudly."""
+                       docs_dir=None, batch_rows: int | None = None) -> dict:
+    """The validate step between extract and load: validate a landed batch, then stage the
+    rows that pass and quarantine the ones that fail a critical rule. A held batch (volume
+    collapse, schema drift, a critical rule failing for most rows) stages and quarantines
+    nothing and raises `BatchHeldError`, so the task fails loudly.
 
-    from expectations.runner import WARNINGS, validate_landed
+    `landed` is the batch, or the batch in slices (`RawLanding.record_slices`, which can be
+    read twice): every slice is validated first, keeping only where its valid rows are and
+    its quarantine rows, so a hold anywhere loads nothing; then each slice is read again and
+    staged with its quarantine rows in a transaction of its own (one transaction over a
+    register's millions of rows would hold them all in DuckDB's memory until the commit).
+    A crash between two slices leaves valid versions of the batch staged; the retry stages
+    the rest (staging keeps a version's first landing). The volume rule judges the whole
+    batch (`batch_rows`, on the first slice); the share that holds a batch is judged per
+    slice (a batch over the share has at least one slice over it)."""
 
-    outcome = validate_landed(source, landed, reference, recent_counts, docs_dir, run_id)
-    if outcome.held:
-        raise BatchHeldError("; ".join(outcome.batch_failures))
-    with engine.begin() as conn:
-        staged = stage_records(conn, source, outcome.valid.drop(columns=[WARNINGS])) \
-            if not outcome.valid.empty else 0
-        quarantined = record_quarantine(conn, source, run_id, outcome.quarantined)
-    return {**outcome.stats, "staged": staged, "quarantine_rows": quarantined,
-            "data_docs": str(outcome.docs_index) if outcome.docs_index else None}
+    from expectations.runner import validate_landed
 
+    slices = [landed] if isinstance(landed, pd.DataFrame) else landed
+    verdicts, stats = [], Counter()
+    per_rule: Counter = Counter()
+    docs_index = None
+    for number, frame in enumerate(slices):
+        # The first slice carries the whole batch's volume check and its Data Docs.
+        outcome = validate_landed(source, frame, reference,
+                                  recent_counts if number == 0 else None,
+                                  docs_dir if number == 0 else None, run_id,
+                                  batch_rows=batch_rows)
+        if outcome.held:
+            raise BatchHeldError("; ".join(outcome.batch_failures))
+        verdicts.append((outcome.valid_positions, outcome.quarantined))
+        stats.update({key: value for key, value in outcome.stats.items()
+                      if isinstance(value, int | float) and key != "batch_failures"})
+        per_rule.update(outcome.stats["failed_rows_per_rule"])
+        docs_index = docs_index or outcome.docs_index
+    staged = quarantined = 0
+    for frame, (valid_positions, rejected) in zip(slices, verdicts, strict=True):
+        with engine.begin() as conn:
+            staged += stage_records(conn, source, frame.iloc[valid_positions]) \
+                if len(valid_positions) else 0
+            quarantined += record_quarantine(conn, source, run_id, rejected)
+    return {**stats, "source": source, "slices": len(verdicts), "staged": staged,
+            "quarantine_rows": quarantined, "failed_rows_per_rule": dict(per_rule),
+            "data_docs": str(docs_index) if docs_index else None}
 
 
 def validate_and_load(source: str, run_date, run_id: str, config: dict | None = None,
@@ -158,23 +188,21 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
     with Workspace(config) as ws:
         # The run date's versions, and what this run landed elsewhere: a re-export of an
         # earlier day lands under that day, and would otherwise never be validated.
-        landed = ws.landing.read_records(source, run_date)
-        elsewhere = ws.landing.read_run(source, run_id, besides=run_date)
-        if len(elsewhere):
-            landed = pd.concat([landed, elsewhere], ignore_index=True) if len(landed) \
-                else elsewhere
+        landed = ws.landing.record_slices(source, run_date, also_run=run_id,
+                                          max_rows=config.get("validation_slice_rows")
+                                          or PipelineSettings().validation_slice_rows)
         if not has_rules(source):
             log.warning("%s has no validation suite in expectations/rules/: staged unvalidated",
                         source)
             with ws.engine.begin() as conn:
-                staged = stage_records(conn, source, landed)
+                staged = sum(stage_records(conn, source, frame) for frame in landed)
                 # The audit says the run was loaded, as a validated run's does.
                 conn.execute(sa.update(load_audit)
                              .where(load_audit.c.source == source, load_audit.c.run_id == run_id)
                              .values(records_loaded=staged))
             return {"source": source, "staged": staged, "quarantine_rows": 0, "data_docs": None}
         history = recent_landed_counts(ws, source, run_id, **config.get("volume_check", {}))
-        if landed.empty:
+        if not landed.rows:
             if history:  # nothing at all from a source that usually delivers: a collapse
                 reason = (f"{source}: no records landed for {run_date}, against a median of "
                           f"{sorted(history)[len(history) // 2]} recently")
@@ -185,7 +213,8 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
             outcome = validate_and_stage(
                 ws.engine, source, landed, load_reference(config=config), run_id,
                 recent_counts=history,
-                docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs")
+                docs_dir=config.get("data_docs_dir") or cfg.home() / "data_docs",
+                batch_rows=landed.rows)
         except BatchHeldError as held:
             _record_hold(ws.engine, source, run_id, run_date, str(held))
             raise
@@ -206,8 +235,8 @@ def validate_and_load(source: str, run_date, run_id: str, config: dict | None = 
                                  release_reason=release_reason or "validated again"))
         log.info("%s: staged %d, quarantined %d", source, outcome["staged"],
                  outcome["quarantine_rows"])
-        return {"source": source, **{k: outcome[k] for k in ("staged", "quarantine_rows",
-                                                              "data_docs")}}
+        return {"source": source, **{k: outcome[k] for k in (
+            "staged", "quarantine_rows", "slices", "data_docs")}}
 
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
-from test_source_registry import RULES, MeterReadings  # noqa: F401  (the toy source)
+from test_source_registry import RULES, MeterReadings, register_meters  # noqa: F401
 from warehouse_support import write_reference
 
 from common import sources
@@ -31,12 +31,7 @@ BROKEN_RULE = GOOD_RULE.replace("^WM-", "^MW-")  # a typo in the rule, not in th
 
 @pytest.fixture
 def meters(tmp_path, warehouse_url, monkeypatch):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / f"{SOURCE}.yaml").write_text(RULES + BROKEN_RULE, encoding="utf-8")
-    sources.register(sources.SourceKind(section="meters", names=(SOURCE,),
-                                        connector="test_source_registry:MeterReadings",
-                                        rules_dir=rules))
+    rules_file = register_meters(tmp_path / "rules", RULES + BROKEN_RULE)
     drop = tmp_path / "drop" / "meters"
     drop.mkdir(parents=True)
     lines = ["reading_id,meter_no,litres,updated_at"] + [
@@ -51,7 +46,7 @@ def meters(tmp_path, warehouse_url, monkeypatch):
     import yaml
     sources_file.write_text(yaml.safe_dump(config), encoding="utf-8")
     monkeypatch.setenv("GOVSHARE_SOURCES", str(sources_file))
-    yield config, rules / f"{SOURCE}.yaml"
+    yield config, rules_file
     sources.unregister("meters")
 
 

@@ -60,13 +60,21 @@ rules:
 """
 
 
-@pytest.fixture
-def meter_readings(tmp_path):
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "utility.meter_readings.yaml").write_text(RULES, encoding="utf-8")
+def register_meters(rules_dir: Path, rules: str = RULES) -> Path:
+    """Register the toy source with the given rules file (unregister "meters" after);
+    returns the rules file's path."""
+    rules_dir.mkdir()
+    path = rules_dir / "utility.meter_readings.yaml"
+    path.write_text(rules, encoding="utf-8")
     sources.register(sources.SourceKind(
         section="meters", names=("utility.meter_readings",),
-        connector=f"{__name__}:MeterReadings", rules_dir=tmp_path / "rules"))
+        connector=f"{__name__}:MeterReadings", rules_dir=rules_dir))
+    return path
+
+
+@pytest.fixture
+def meter_readings(tmp_path):
+    register_meters(tmp_path / "rules")
     yield
     sources.unregister("meters")
 
