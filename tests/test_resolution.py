@@ -306,3 +306,55 @@ def test_new_ids_follow_the_mentions_order_not_the_labels():
     ids, *_ = assign_ids(pd.Series([9, 3]), pd.Series(["a", "b"]), pd.Series([np.nan] * 2),
                          "U", 0)
     assert list(ids) == ["U000000000001", "U000000000002"]
+
+
+def _model_with_place_weights(mentions: pd.DataFrame) -> str:
+    """The resident model untrained, its location levels (same community, street, district,
+    elsewhere) and home levels (same compound, another) given m and u: each level's weight
+    is known in advance."""
+    import json
+
+    from transforms.resolution.engine import _linker, splink_settings
+
+    with _linker(RESIDENT, mentions, splink_settings(RESIDENT)["settings"]) as linker:
+        model = linker.misc.save_model_to_json()
+    weights = {"location": ((0.8, 0.15, 0.04, 0.01), (0.03, 0.05, 0.17, 0.75)),
+               "home": ((0.9, 0.1), (0.005, 0.995))}
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for level, m, u in zip(levels, *weights.get(comparison["output_column_name"], ((),))):
+            level.update(m_probability=m, u_probability=u)
+    return json.dumps(model)
+
+
+def test_a_callers_place_elsewhere_is_no_evidence_two_homes_elsewhere_are():
+    from common.sources import HOTLINE, PARTY_MEMBERS, RESIDENTS
+    from transforms.resolution.engine import explain_pair
+
+    place = ["district_code", "street_code", "community_code", "compound", "building"]
+    home = dict(zip(place, ["150102", "150102002", "150102002002", "康乐苑", "1"]))
+    elsewhere = dict(zip(place, ["150105", "150105003", "150105003001", "草原苑", "2"]))
+    person = {**dict.fromkeys(RESIDENT.columns), "name": "马媛媛", "name_pinyin": "mayuanyuan",
+              "surname_pinyin": "ma", "given_pinyin": "yuanyuan", "phone_users": 1,
+              "id_valid": False}
+    registered = {**person, **home, "source": RESIDENTS}
+    caller = {**person, **elsewhere, "source": HOTLINE}
+    model = _model_with_place_weights(pd.DataFrame([registered, caller]))
+
+    def weights(other):
+        return explain_pair(RESIDENT, registered, other, model).set_index("comparison")
+
+    for comparison in ("location", "home"):  # the caller's problem is elsewhere: no evidence
+        assert weights(caller).loc[comparison, "match_weight"] == 0
+        assert "elsewhere" in weights(caller).loc[comparison, "level"]
+    at_home = weights({**caller, **home})  # the caller at home: evidence
+    assert at_home.loc["location", "match_weight"] > 0 < at_home.loc["home", "match_weight"]
+    two_homes = weights({**caller, "source": PARTY_MEMBERS, "compound": None})
+    assert two_homes.loc["location", "match_weight"] < 0  # two homes that disagree count
+    # A household shares its phone and its home: with the phones agreeing, the compound
+    # adds nothing.
+    shared = {"phone": "15231475471"}
+    household = explain_pair(RESIDENT, {**registered, **shared}, {**caller, **home, **shared},
+                             model).set_index("comparison")
+    assert household.loc["home", "match_weight"] == 0
+    assert household.loc["location", "match_weight"] > 0

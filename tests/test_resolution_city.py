@@ -1,5 +1,8 @@
 """Resolution on a simulated tiny city staged through the pipeline package: stable ids across
-runs, incremental equals full, precision against the ground truth, explain output."""
+runs, incremental equals full, precision against the ground truth, explain output, a caller's
+event place."""
+
+import json
 
 import pandas as pd
 import pytest
@@ -8,10 +11,13 @@ from db_support import clone_warehouse
 from resolution_support import staged_city
 
 from common.reference import load_reference
+from common.sources import HOTLINE, RESIDENTS
 from pipeline.explain import explain
 from pipeline.resolution import resolve, resolve_kind
 from transforms.city import city_from_reference
+from transforms.resolution import engine as eng
 from warehouse import resolution_tables as tables
+from warehouse.engine import read_frame
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +134,61 @@ def test_explain_shows_each_comparison(city):
     for comparison in ("name", "phone", "birth", "location", "household"):
         assert f"\n{comparison} " in text
     assert "match probability" in text and linked["resident_id"] in text
+
+
+def _resolved_people(city, name):
+    """A copy of the city resolved in full: its resident model (JSON) and person mentions."""
+    root, config, _ = city
+    config, url = _copy(root, config, name)
+    resolve(config, "run1")
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        model = conn.execute(sa.select(tables.resolution_model.c.settings_json)
+                             .where(tables.resolution_model.c.kind == "resident")).scalar()
+        people = read_frame(conn, "SELECT * FROM core.person_mention")
+    engine.dispose()
+    return model, people
+
+
+def test_a_caller_reporting_a_place_in_another_district_joins_the_registered_resident(city):
+    """A hotline ticket's address is where the problem is, not the caller's home: the caller
+    with the register's name and phone joins the registered resident wherever the problem
+    is (tests/test_resolution.py: two homes that disagree still count against a link)."""
+    model, people = _resolved_people(city, "event_place")
+    people = eng.with_usage(eng.RESIDENT, people)
+    placed = people[people["street_code"].notna()]
+    registered = placed[(placed["source"] == RESIDENTS) & (placed["phone_users"] == 1)] \
+        .iloc[0].to_dict()
+    # Another district and another compound (compound names repeat across districts).
+    elsewhere = placed[(placed["district_code"] != registered["district_code"])
+                       & (placed["compound"] != registered["compound"])].iloc[0]
+    caller = {**{column: None for column in registered}, "source": HOTLINE,
+              "source_record_id": "T-elsewhere", "id_valid": False, "phone_users": 1,
+              **{column: registered[column] for column in
+                 ("name", "name_pinyin", "surname_pinyin", "given_pinyin", "phone")},
+              **{column: elsewhere[column] for column in
+                 ("district_code", "street_code", "community_code", "compound", "building")}}
+    mentions = pd.DataFrame([registered, caller])
+    pairs = eng.score_pairs(eng.RESIDENT, mentions, model)
+    labels = eng.cluster(eng.RESIDENT, mentions, pairs)["label"]
+    assert labels.iloc[0] == labels.iloc[1]
+    as_caller = eng.explain_pair(eng.RESIDENT, registered, caller, model)
+    location = as_caller.set_index("comparison").loc["location"]
+    assert location["match_weight"] == 0 and "elsewhere" in location["level"]
+
+
+def test_the_model_trains_where_no_match_has_homes_that_disagree(city):
+    """The register and the party roll place a person at one home, so without the event
+    places no match has homes that disagree: a level EM finds no match at (here the
+    location's else level) must not stop training (Splink refuses an m driven to 0), and
+    the model still scores."""
+    _, people = _resolved_people(city, "homes_agree")
+    homes = people[~people["source"].isin(eng.RESIDENT.event_place_sources)] \
+        .reset_index(drop=True)
+    model = eng.train(eng.RESIDENT, homes)
+    location = next(c for c in json.loads(model)["comparisons"]
+                    if c["output_column_name"] == "location")
+    trained = [lv["m_probability"] for lv in location["comparison_levels"]
+               if "m_probability" in lv]
+    assert trained and all(0 < m <= 1 for m in trained)
+    assert len(eng.score_pairs(eng.RESIDENT, homes, model))

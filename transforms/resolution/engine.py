@@ -29,6 +29,15 @@ units carry decides nothing on its own. The counts are over every current mentio
 the value (the pipeline supplies them for an incremental scope, so that they equal a full
 run's); without them they are counted within the mentions given.
 
+Event places (`event_place_sources`): a hotline ticket's address is where the caller's
+problem is, a grid event's community where the event happened; neither is a home. Their
+place agreeing with another mention's is evidence as a home's is; disagreeing, it is no
+evidence at all (the null level of the location and home comparisons), where two homes that
+disagree count against a link. No level of its own, so no EM session can find it without
+matches and drive its m to 0 (a level "elsewhere, not both homes" failed so); and the
+phone-blocked EM session, whose pairs are mostly households at one home, leaves the location
+to the other sessions (its rule also requires the same street).
+
 An `EntityKind` carries its own Splink model (`model`), so the same training, scoring and
 clustering serve residents, units and other record types (e.g. the Febrl benchmark's).
 """
@@ -45,6 +54,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from common.sources import HOTLINE
+from transforms.resolution.mentions import GRID_PERSONS
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +91,13 @@ class EntityKind:
     usage: tuple[tuple[str, str, str, str | None], ...] = ()
     # Pairs (positions into the mentions) that must never link: a boolean mask per pair.
     veto: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None
+    # Sources whose mentions are placed where something happened (the problem a caller
+    # reports, a grid event), not at a home: Splink sees `event_place` true for them.
+    event_place_sources: tuple[str, ...] = ()
+
+
+EVENT_PLACE_ELSEWHERE = "missing on one side, or an event's place elsewhere"
+HOME_NOT_COMPARED = "no compound on one side, the phones agreeing, or an event elsewhere"
 
 
 def _pairs_where(condition: str, columns: list[str]):
@@ -132,7 +151,8 @@ RESIDENT = EntityKind(
     ("name", "name_pinyin", "surname_pinyin", "given_pinyin", "id_number", "id_valid", "phone",
      "phone_users", "birth_date", "birth_ym", "gender", "district_code", "street_code",
      "community_code", "compound", "building", "household"),
-    usage=(("phone_users", "phone", "name_pinyin", None),), veto=_names_disagree)
+    usage=(("phone_users", "phone", "name_pinyin", None),), veto=_names_disagree,
+    event_place_sources=(HOTLINE, GRID_PERSONS))
 UNIT = EntityKind(
     "unit", "U", "uscc", "uscc_valid", "exact_uscc", (),
     ("name", "unit_name_key", "parent_name_key", "is_branch", "uscc", "uscc_valid", "phone",
@@ -210,10 +230,32 @@ def splink_settings(kind: EntityKind) -> dict:
                 cll.ExactMatchLevel("birth_ym"), cll.ElseLevel()]),
             cl.ExactMatch("gender"),
             cl.CustomComparison(output_column_name="location", comparison_levels=[
-                cll.NullLevel("street_code"),
-                cll.And(cll.ExactMatchLevel("compound"), cll.ExactMatchLevel("building")),
-                cll.ExactMatchLevel("compound"), cll.ExactMatchLevel("community_code"),
+                # A caller's or a grid event's place is where something happened, not a
+                # home: the same place is evidence, another one says nothing (a caller
+                # reporting a problem across town is not someone else).
+                cll.CustomLevel(
+                    "street_code_l IS NULL OR street_code_r IS NULL OR ((event_place_l OR "
+                    "event_place_r) AND community_code_l IS DISTINCT FROM community_code_r)",
+                    label_for_charts=EVENT_PLACE_ELSEWHERE).configure(is_null_level=True),
+                cll.ExactMatchLevel("community_code"),
                 cll.ExactMatchLevel("street_code"), cll.ExactMatchLevel("district_code"),
+                cll.ElseLevel()]),
+            # The compound of a home (registers and callers at home name it): a comparison
+            # of its own, compared only where both sides name one, so that its m is learnt
+            # among the pairs that can agree on it (under the location, the many matches
+            # without a compound made "same compound" look rarer among matches than among
+            # random pairs). Not where the phones agree: a household shares both, and one
+            # of them is all the household evidence there is. An event's place elsewhere
+            # says nothing, as for the location.
+            cl.CustomComparison(output_column_name="home", comparison_levels=[
+                cll.CustomLevel(
+                    "compound_l IS NULL OR compound_r IS NULL OR community_code_l IS NULL OR "
+                    "community_code_r IS NULL OR coalesce(phone_l = phone_r, false) OR "
+                    "((event_place_l OR event_place_r) AND NOT "
+                    "(community_code_l = community_code_r AND compound_l = compound_r))",
+                    label_for_charts=HOME_NOT_COMPARED).configure(is_null_level=True),
+                cll.CustomLevel("community_code_l = community_code_r AND compound_l = compound_r",
+                                label_for_charts="same compound of the same community"),
                 cll.ElseLevel()]),
             cl.ExactMatch("household"),
         ]
@@ -222,7 +264,12 @@ def splink_settings(kind: EntityKind) -> dict:
                  "l.id_number = r.id_number",
                  "l.surname_pinyin = r.surname_pinyin AND l.birth_date = r.birth_date",
                  "l.name = r.name AND l.street_code = r.street_code"]
-        training = [block_on("phone"), block_on("name_pinyin", "birth_ym"),
+        # Pairs sharing a phone are mostly one household at one home, whatever the names:
+        # the location says nothing there about being one person, and EM, finding no match
+        # whose homes disagree, drives that level's m to 0 (which Splink refuses). The
+        # phone session takes pairs on the same street, so it leaves the location (whose
+        # columns its rule uses) to the other two sessions.
+        training = [block_on("phone", "street_code"), block_on("name_pinyin", "birth_ym"),
                     block_on("id_number")]
         deterministic = ["l.id_number = r.id_number AND l.id_valid AND r.id_valid"]
     else:
@@ -267,6 +314,9 @@ def _splink_frame(kind: EntityKind, mentions: pd.DataFrame) -> pa.Table:
     if kind is UNIT:
         frame["street_code"] = frame["community_code"].str[:9]
         frame["district_code"] = frame["community_code"].str[:6]
+    if kind.event_place_sources:
+        frame["event_place"] = mentions["source"].isin(kind.event_place_sources).to_numpy() \
+            if "source" in mentions else False
     frame[kind.key_valid] = frame[kind.key_valid].fillna(False).astype(bool)
     columns = {"mention_idx": pa.array(np.arange(len(frame), dtype=np.int64))}
     for column in frame.columns:
@@ -355,8 +405,13 @@ def explain_pair(kind: EntityKind, left: dict, right: dict, model_json: str) -> 
         # Splink numbers the non-null levels from the last (0, the else level) upwards.
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         level = levels[len(levels) - 1 - gamma] if gamma >= 0 else None
-        label = "missing on one side" if level is None else \
-            level.get("label_for_charts") or level["sql_condition"]
+        null = next((lv.get("label_for_charts") for lv in comparison["comparison_levels"]
+                     if lv.get("is_null_level")), None)
+        if level is None:
+            label = null if null in (EVENT_PLACE_ELSEWHERE, HOME_NOT_COMPARED) \
+                else "missing on one side"
+        else:
+            label = level.get("label_for_charts") or level["sql_condition"]
         # The level's Bayes factor is its m / u probability in the trained model.
         bf = 1.0 if level is None else \
             float(level.get("m_probability") or 1) / float(level.get("u_probability") or 1)
