@@ -18,6 +18,7 @@ left alone, so computing the same input twice changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -425,18 +426,45 @@ def month_computed_through(conn: sa.Connection, day: date) -> date | None:
     return date.fromisoformat(str(latest)[:10]) if latest is not None else None
 
 
+# The parameters that differ from one period to the next (the rest are the settings').
+PERIOD_PARAMETERS = ("t0", "t1", "repeat_t0", "month", "last_day", "tz_offset")
+
+
+def reads_period(indicator: Indicator) -> bool:
+    """Whether the indicator's items depend on the period (some, like the registered
+    residents or the resident coverage, are the state when the run is made)."""
+    return any(re.search(rf":{name}\b", indicator.items) for name in PERIOD_PARAMETERS)
+
+
+COPY_SQL = """
+INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
+                         dimension, value, numerator, denominator)
+SELECT indicator_code, :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
+       division_code, dimension, value, numerator, denominator
+FROM _ind_result WHERE indicator_code = :code AND period_kind = :from_kind
+ AND period_start = CAST(:from_start AS DATE)"""
+
+
 def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions: pd.DataFrame,
                     periods: list[Period]) -> None:
-    """Every indicator of the periods into `_ind_result`."""
+    """Every indicator of the periods into `_ind_result`. An indicator that does not read
+    the period is computed for the first period only and its rows copied to the others
+    (the same query over the same tables in the same transaction: the same values)."""
     city = city_code(divisions)
+    first = periods[0] if periods else None
     for period in periods:
         params = _parameters(settings, period, city)
         for indicator in indicators():
-            conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
+            if period is first or reads_period(indicator):
+                conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
+            else:
+                conn.execute(sa.text(COPY_SQL), {**params, "code": indicator.code,
+                                                 "from_kind": first.kind,
+                                                 "from_start": first.start.isoformat()})
         conn.execute(sa.text(FRESHNESS_SQL), params)
         conn.execute(sa.text(DERIVED_SQL), params)
-        conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"),
-                     {"c": REGISTERED})
+    # (after every period: the later ones copy the first period's rows)
+    conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"), {"c": REGISTERED})
 
 
 def result_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
