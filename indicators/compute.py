@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from common.settings import IndicatorSettings
 from common.sources import HOTLINE, PARTY_MEMBERS, RESIDENTS, ROSTERS, UNIT_REPORTS
 from indicators.periods import Period, periods_of
-from indicators.sql import change_epoch, create_temp, division_frame, epoch, json_text, median
+from indicators.sql import (change_parts, create_temp, division_frame, epoch, json_text,
+                            local_shifted, median)
 from transforms.resolution.mentions import GRID_PERSONS, latest_sql
 
 log = logging.getLogger(__name__)
@@ -300,13 +301,19 @@ def _normalise_items(indicator: Indicator) -> Indicator:
     return Indicator(indicator.code, indicator.mode, items, indicator.city_only)
 
 
+# Every staged version's change time, parsed once per run (only the distinct ones: a load
+# sends many versions with the same time); each period shifts the local ones by its offset.
+CHANGES_SQL = ("INSERT INTO _ind_change SELECT DISTINCT source, {}, {} "
+               "FROM staging.record_version").format(*change_parts())
+CHANGE_COLUMNS = {"source": "VARCHAR", "seconds": "FLOAT8", "is_local": "BOOLEAN"}
+
 FRESHNESS_SQL = f"""
 INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
                          dimension, value, numerator, denominator)
 SELECT 'sharing.freshness_hours', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
        :city, source,
        CAST((:t1 - max(changed)) / 3600.0 AS FLOAT8), NULL, NULL
-FROM (SELECT source, {change_epoch()} AS changed FROM staging.record_version) v
+FROM (SELECT source, {local_shifted('c.seconds', 'c.is_local')} AS changed FROM _ind_change c) v
 WHERE changed < :t1
 GROUP BY source"""
 
@@ -412,6 +419,8 @@ def prepare(conn: sa.Connection, divisions: pd.DataFrame, grids: pd.DataFrame,
     """The temporary tables every indicator query joins. Department records: the newest
     version of each known `now` (a late correction of a past period revises it)."""
     _materialise_departments(conn, now)
+    create_temp(conn, "_ind_change", CHANGE_COLUMNS)
+    conn.execute(sa.text(CHANGES_SQL))
     create_temp(conn, "_ind_division", DIVISION_COLUMNS, division_frame(divisions))
     create_temp(conn, "_ind_grid", GRID_COLUMNS, grids.astype("str").where(grids.notna()))
     create_temp(conn, "_ind_result", RESULT_COLUMNS)
@@ -513,7 +522,8 @@ def compute_days(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.D
                 ":v, :s, :e)"), {"r": run_id, "d": day, "h": settings_hash(settings),
                                  "j": settings_json(settings), "w": written, "v": revised,
                                  "s": started, "e": ended})
-        for table in ("_ind_result", "_ind_division", "_ind_grid", *DEPARTMENT_TABLES):
+        for table in ("_ind_result", "_ind_division", "_ind_grid", "_ind_change",
+                      *DEPARTMENT_TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     log.info("indicators for %s..%s: %s rows written, %s revised, links %s", days[0], days[-1],
              written, revised, links)

@@ -93,8 +93,13 @@ SELECT *, list_distinct(string_split(regexp_replace(replace(replace(
     '[0-9０-９]+号楼|[^\p{Han}]', '', 'g'), '')) AS chars
 FROM side_rows"""
 
-PAIRS_SQL = """
-WITH pairs AS (
+# A pair's problem similarity is at most 1, so a pair whose place alone cannot reach
+# `min_score` with it (a different compound far away: most pairs) is dropped before its
+# characters are compared; the bound is the very sum the score is, with 1 for the problem
+# (rounding is monotonic), so no pair that would score enough is lost.
+PLACED_SQL = """
+CREATE TEMP TABLE placed AS
+SELECT * FROM (
   SELECT e.event_id, t.ticket_id, e.community_code, (e.at - t.at) / 3600.0 AS hours_apart,
     CASE WHEN e.compound IS NOT NULL AND e.compound = t.compound
          THEN CASE WHEN e.building IS NULL OR t.building IS NULL OR e.building = t.building
@@ -102,17 +107,20 @@ WITH pairs AS (
          WHEN 111320 * sqrt(power(e.lat - t.lat, 2)
                 + power((e.lon - t.lon) * cos(radians(e.lat)), 2)) <= 150
          THEN CAST(0.9 AS DOUBLE) ELSE CAST(0.0 AS DOUBLE) END AS place,
-    CASE WHEN len(e.chars) + len(t.chars) = 0 THEN 0.0
-         ELSE 2.0 * len(list_intersect(e.chars, t.chars)) / (len(e.chars) + len(t.chars))
-    END AS problem
+    e.chars AS ec, t.chars AS tc
   FROM events e JOIN tickets t ON t.community_code = e.community_code
-   AND t.at >= e.at - $window AND t.at <= e.at + $window),
-scored AS (
-  SELECT event_id, ticket_id, community_code, hours_apart,
-         $address_weight * CAST(place AS DOUBLE)
-         + $problem_weight * CAST(problem AS DOUBLE) AS score
-  FROM pairs)
-SELECT * FROM scored WHERE score >= $min_score"""
+   AND t.at >= e.at - $window AND t.at <= e.at + $window) candidates
+WHERE $address_weight * place + $problem_weight * CAST(1.0 AS DOUBLE) >= $min_score"""
+
+# (a statement of its own: in one query the engine tests the whole filter on every pair)
+SCORED_SQL = """
+SELECT event_id, ticket_id, community_code, hours_apart, score FROM (
+  SELECT *, $address_weight * place + $problem_weight * CAST(
+           CASE WHEN len(ec) + len(tc) = 0 THEN 0.0
+                ELSE 2.0 * len(list_intersect(ec, tc)) / (len(ec) + len(tc)) END
+           AS DOUBLE) AS score
+  FROM placed) scored
+WHERE score >= $min_score"""
 
 
 def scored_pairs(events: pd.DataFrame, tickets: pd.DataFrame, divisions: pd.DataFrame,
@@ -129,9 +137,10 @@ def scored_pairs(events: pd.DataFrame, tickets: pd.DataFrame, divisions: pd.Data
             db.register("side_rows", frame.assign(**_places(frame["address"], divisions)))
             db.execute(f"CREATE TEMP TABLE {side} AS {PROBLEM_SQL}")
             db.unregister("side_rows")
-        return db.execute(PAIRS_SQL, {
-            "window": settings.linking.window_hours * 3600.0, "address_weight": weight,
-            "problem_weight": 1 - weight, "min_score": settings.linking.min_score}).df()
+        weights = {"address_weight": weight, "problem_weight": 1 - weight,
+                   "min_score": settings.linking.min_score}
+        db.execute(PLACED_SQL, {**weights, "window": settings.linking.window_hours * 3600.0})
+        return db.execute(SCORED_SQL, weights).df()
 
 
 def best_matches(pairs: pd.DataFrame, min_score: float) -> pd.DataFrame:
