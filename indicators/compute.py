@@ -68,6 +68,11 @@ class Indicator:
     mode: str  # count | rate | distinct_count | distinct_rate | median
     items: str
     city_only: bool = False
+    # Distinct modes only: the items do not read the period but carry `since`, the day
+    # (YYYY-MM-DD text, '' for always) from which an item with num > 0 counts; a period
+    # counts the persons or units with such an item on or before its last day. The items
+    # are placed once per run, not once per period.
+    cumulative: bool = False
 
 
 def _hotline() -> list[Indicator]:
@@ -202,17 +207,21 @@ def _departments() -> list[Indicator]:
                   f"SELECT r.community_code AS division, x.resident_id AS pid FROM {residents} r "
                   "JOIN shared.resident_xref x ON x.source = r.source AND x.source_record_id = "
                   "r.source_record_id WHERE r.status = '正常'"),
+        # A member who reported to the community counts from the day reported (always
+        # when the day is not known).
         Indicator("dual.member_report_rate", "distinct_rate",
                   "SELECT m.residence_community_code AS division, x.resident_id AS pid, "
-                  "CASE WHEN CAST(m.reported_to_community AS FLOAT8) = 1 AND (m.reported_on IS "
-                  "NULL OR substr(m.reported_on, 1, 10) <= :last_day) THEN 1 ELSE 0 END AS num "
+                  "CASE WHEN CAST(m.reported_to_community AS FLOAT8) = 1 THEN 1 ELSE 0 END "
+                  "AS num, coalesce(substr(m.reported_on, 1, 10), '') AS since "
                   f"FROM {members} m JOIN shared.resident_xref x ON x.source = m.source AND "
                   "x.source_record_id = m.source_record_id "
-                  "WHERE CAST(m.in_service AS FLOAT8) = 1"),
+                  "WHERE CAST(m.in_service AS FLOAT8) = 1", cumulative=True),
+        # (a report without a day never counts: its `since` is null)
         Indicator("dual.units_reported", "distinct_count",
-                  f"SELECT r.community_code AS division, u.unit_id AS pid FROM {reports} r "
+                  f"SELECT r.community_code AS division, u.unit_id AS pid, 1 AS num, "
+                  f"substr(r.reported_on, 1, 10) AS since FROM {reports} r "
                   "JOIN shared.unit_xref u ON u.source = r.source AND u.source_record_id = "
-                  f"r.source_record_id WHERE {reported_on}"),
+                  "r.source_record_id", cumulative=True),
         Indicator("lists.need_match_rate", "rate",
                   "SELECT r.community_code AS division, CASE WHEN r.status IN ('已对接', "
                   f"'已完成') THEN 1 ELSE 0 END AS num FROM {reports} r "
@@ -255,6 +264,32 @@ AGGREGATES = {
 }
 
 
+def _placed_sql(items: str) -> str:
+    """The CTEs `items` and `placed`: each item in its community, street, district and the
+    city (`division_code`; null where it has none at that level)."""
+    return f"""
+WITH items AS ({items}),
+placed AS (
+  SELECT CASE l.lvl WHEN 1 THEN CASE WHEN a.level = 'community' THEN a.code END
+                    WHEN 2 THEN a.street_code WHEN 3 THEN a.district_code
+                    ELSE :city END AS division_code, i.*, 1 AS one
+  FROM items i LEFT JOIN _ind_division a ON a.code = i.division
+  CROSS JOIN (SELECT 1 AS lvl UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) l)"""
+
+
+RESULT_INSERT = """
+INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
+                         dimension, value, numerator, denominator)"""
+
+
+def _row_sql(code: str, value: str, numerator: str, denominator: str) -> str:
+    """The select list of one indicator's row of a division `d` for the period."""
+    return f"""
+SELECT '{code}', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE), d.code,
+       CAST(NULL AS VARCHAR),
+       CAST({value} AS FLOAT8), CAST({numerator} AS FLOAT8), CAST({denominator} AS FLOAT8)"""
+
+
 def _aggregate_sql(indicator: Indicator) -> str:
     """INSERT of one indicator's rows for one period, every division (or the city) included."""
     value, numerator, denominator = AGGREGATES[indicator.mode]
@@ -267,21 +302,37 @@ def _aggregate_sql(indicator: Indicator) -> str:
         numerator = ("coalesce(:sat0 * sum(CASE WHEN e.num = 0 THEN 1 ELSE 0 END) + :sat1 * "
                      "sum(CASE WHEN e.num = 1 THEN 1 ELSE 0 END) + :sat2 * sum(CASE WHEN "
                      "e.num = 2 THEN 1 ELSE 0 END), 0)")
-    return f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
-WITH items AS ({indicator.items}),
-placed AS (
-  SELECT CASE l.lvl WHEN 1 THEN CASE WHEN a.level = 'community' THEN a.code END
-                    WHEN 2 THEN a.street_code WHEN 3 THEN a.district_code
-                    ELSE :city END AS division_code, i.*, 1 AS one
-  FROM items i LEFT JOIN _ind_division a ON a.code = i.division
-  CROSS JOIN (SELECT 1 AS lvl UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) l)
-SELECT '{indicator.code}', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE), d.code,
-       CAST(NULL AS VARCHAR),
-       CAST({value} AS FLOAT8), CAST({numerator} AS FLOAT8), CAST({denominator} AS FLOAT8)
+    return f"""{RESULT_INSERT}{_placed_sql(indicator.items)}{_row_sql(indicator.code, value, numerator, denominator)}
 FROM _ind_division d LEFT JOIN placed e ON e.division_code = d.code
 WHERE {levels}
+GROUP BY d.code"""
+
+
+SINCE_COLUMNS = {"indicator_code": "VARCHAR", "division_code": "VARCHAR", "pid": "VARCHAR",
+                 "since": "VARCHAR"}
+
+
+def _since_sql(indicator: Indicator) -> str:
+    """INSERT into `_ind_since` of a cumulative indicator's persons or units per division,
+    each with the first day it counts (null: never, but it is in the denominator)."""
+    return f"""
+INSERT INTO _ind_since (indicator_code, division_code, pid, since){_placed_sql(indicator.items)}
+SELECT '{indicator.code}', e.division_code, e.pid, min(CASE WHEN e.num > 0 THEN e.since END)
+FROM placed e WHERE e.division_code IS NOT NULL AND e.pid IS NOT NULL
+GROUP BY e.division_code, e.pid"""
+
+
+def _cumulative_sql(indicator: Indicator) -> str:
+    """INSERT of a cumulative indicator's rows for one period from `_ind_since`: the same
+    counts as the distinct aggregates over the items that count by the period's last day."""
+    counted = "count(CASE WHEN e.since <= CAST(:last_day AS VARCHAR) THEN 1 END)"
+    value, numerator, denominator = {
+        "distinct_count": (counted, counted, "NULL"),
+        "distinct_rate": (f"{counted} * 1.0 / nullif(count(e.pid), 0)", counted,
+                          "count(e.pid)")}[indicator.mode]
+    return f"""{RESULT_INSERT}{_row_sql(indicator.code, value, numerator, denominator)}
+FROM _ind_division d LEFT JOIN _ind_since e
+  ON e.indicator_code = '{indicator.code}' AND e.division_code = d.code
 GROUP BY d.code"""
 
 
@@ -420,6 +471,7 @@ def prepare(conn: sa.Connection, divisions: pd.DataFrame, grids: pd.DataFrame,
     version of each known `now` (a late correction of a past period revises it)."""
     _materialise_departments(conn, now)
     create_temp(conn, "_ind_change", CHANGE_COLUMNS)
+    create_temp(conn, "_ind_since", SINCE_COLUMNS)
     conn.execute(sa.text(CHANGES_SQL))
     create_temp(conn, "_ind_division", DIVISION_COLUMNS, division_frame(divisions))
     create_temp(conn, "_ind_grid", GRID_COLUMNS, grids.astype("str").where(grids.notna()))
@@ -464,7 +516,13 @@ def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions:
     for period in periods:
         params = _parameters(settings, period, city)
         for indicator in indicators():
-            if period is first or reads_period(indicator):
+            if indicator.cumulative:
+                if period is first:
+                    conn.execute(sa.text("DELETE FROM _ind_since WHERE indicator_code = :c"),
+                                 {"c": indicator.code})
+                    conn.execute(sa.text(_since_sql(indicator)), params)
+                conn.execute(sa.text(_cumulative_sql(indicator)), params)
+            elif period is first or reads_period(indicator):
                 conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
             else:
                 conn.execute(sa.text(COPY_SQL), {**params, "code": indicator.code,
@@ -523,7 +581,7 @@ def compute_days(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.D
                                  "j": settings_json(settings), "w": written, "v": revised,
                                  "s": started, "e": ended})
         for table in ("_ind_result", "_ind_division", "_ind_grid", "_ind_change",
-                      *DEPARTMENT_TABLES):
+                      "_ind_since", *DEPARTMENT_TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     log.info("indicators for %s..%s: %s rows written, %s revised, links %s", days[0], days[-1],
              written, revised, links)
