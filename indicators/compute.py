@@ -28,8 +28,15 @@ import sqlalchemy as sa
 from common.settings import IndicatorSettings
 from common.sources import HOTLINE, PARTY_MEMBERS, RESIDENTS, ROSTERS, UNIT_REPORTS
 from indicators.periods import Period, periods_of
-from indicators.sql import (change_parts, create_temp, division_frame, epoch, json_text,
-                            local_shifted, median)
+from indicators.sql import (
+    change_parts,
+    create_temp,
+    division_frame,
+    epoch,
+    json_text,
+    local_shifted,
+    median,
+)
 from transforms.resolution.mentions import GRID_PERSONS, latest_sql
 
 log = logging.getLogger(__name__)
