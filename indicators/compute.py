@@ -9,6 +9,11 @@ counts. The items are placed in their community, street, district and the city a
 division: a street's value comes from the street's own items, never from its communities'
 values. Every division gets a row: counts of nothing are 0, rates of nothing are null.
 
+What does not change from one period to the next is done once per run: the latest
+department records, the staged versions' change times, the indicators whose items do not
+read the period (copied to every period), and the members and units of the cumulative
+department indicators with the first day each counts from.
+
 The results of both periods are merged into `shared.indicator_value` in one transaction:
 new keys are inserted, changed values replace the old ones (which go to
 `shared.indicator_value_history`, and the row is marked `revised`), unchanged values are
@@ -309,7 +314,8 @@ def _aggregate_sql(indicator: Indicator) -> str:
         numerator = ("coalesce(:sat0 * sum(CASE WHEN e.num = 0 THEN 1 ELSE 0 END) + :sat1 * "
                      "sum(CASE WHEN e.num = 1 THEN 1 ELSE 0 END) + :sat2 * sum(CASE WHEN "
                      "e.num = 2 THEN 1 ELSE 0 END), 0)")
-    return f"""{RESULT_INSERT}{_placed_sql(indicator.items)}{_row_sql(indicator.code, value, numerator, denominator)}
+    row = _row_sql(indicator.code, value, numerator, denominator)
+    return f"""{RESULT_INSERT}{_placed_sql(indicator.items)}{row}
 FROM _ind_division d LEFT JOIN placed e ON e.division_code = d.code
 WHERE {levels}
 GROUP BY d.code"""
@@ -365,9 +371,7 @@ CHANGES_SQL = ("INSERT INTO _ind_change SELECT DISTINCT source, {}, {} "
                "FROM staging.record_version").format(*change_parts())
 CHANGE_COLUMNS = {"source": "VARCHAR", "seconds": "FLOAT8", "is_local": "BOOLEAN"}
 
-FRESHNESS_SQL = f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
+FRESHNESS_SQL = f"""{RESULT_INSERT}
 SELECT 'sharing.freshness_hours', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
        :city, source,
        CAST((:t1 - max(changed)) / 3600.0 AS FLOAT8), NULL, NULL
@@ -375,9 +379,7 @@ FROM (SELECT source, {local_shifted('c.seconds', 'c.is_local')} AS changed FROM 
 WHERE changed < :t1
 GROUP BY source"""
 
-DERIVED_SQL = f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
+DERIVED_SQL = f"""{RESULT_INSERT}
 SELECT 'hotline.composite_score', r.period_kind, r.period_start, r.period_end, r.division_code,
        NULL,
        100 * (:w_response * r.value + :w_resolution * s.value + :w_satisfaction * f.value),
@@ -504,9 +506,7 @@ def reads_period(indicator: Indicator) -> bool:
     return any(re.search(rf":{name}\b", indicator.items) for name in PERIOD_PARAMETERS)
 
 
-COPY_SQL = """
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
+COPY_SQL = f"""{RESULT_INSERT}
 SELECT indicator_code, :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
        division_code, dimension, value, numerator, denominator
 FROM _ind_result WHERE indicator_code = :code AND period_kind = :from_kind

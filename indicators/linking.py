@@ -6,10 +6,13 @@ event in `related_grid_event_id`) or, where no id links it, by the pipeline's ow
 a ticket about the same problem at the same place within the window (48 h). Candidates are
 the tickets of the event's community received within the window of the event's report;
 the month's events and the tickets of its window are read from the warehouse, and the
-pairs are formed and scored in one vectorised pass (an in-process DuckDB): the place (same compound and building from the parsed addresses,
-or coordinates within 150 m) and the problem (characters shared by the event's category and
-description and the ticket's category and title); an event takes its best ticket above `min_score`, and a ticket is matched to at
-most one event (best pairs first). The score and reason are published with every link.
+pairs are formed and scored in one vectorised pass (an in-process DuckDB): the place (same
+compound and building from the parsed addresses, or coordinates within 150 m) and the
+problem (characters shared by the event's category and description and the ticket's
+category and title); an event takes its best ticket above `min_score`, and a ticket is
+matched to at most one event (best pairs first). The score and reason are published with
+every link. The month's links are rebuilt on every run, so re-running a day gives the same
+links.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ WHERE t.ticket_id IS DISTINCT FROM e.hotline_ticket_id AND {epoch('e.reported_at
 # The two sides of the candidate pairs: the month's events no id links, and the tickets
 # received within the window of the month (a superset of every event's window: the bounds
 # move by the same `:window`, so no pair the exact condition keeps is left out). Only these
-# rows leave the warehouse; the pairs (about twenty per event in a city) are formed and
-# scored in one in-process DuckDB pass, whichever engine the warehouse is.
+# rows leave the warehouse; the pairs (over a hundred per event at city volume) are formed
+# and scored in one in-process DuckDB pass, whichever engine the warehouse is.
 EVENTS_SQL = f"""
 SELECT e.event_id, e.community_code, {epoch('e.reported_at')} AS at,
        coalesce(e.address_text, '') AS address, e.lat, e.lon,
@@ -56,7 +59,8 @@ SELECT e.event_id, e.community_code, {epoch('e.reported_at')} AS at,
 FROM shared.grid_event e
 WHERE e.hotline_ticket_id IS NULL AND {epoch('e.reported_at')} >= :e0
   AND {epoch('e.reported_at')} < :e1
-  AND NOT EXISTS (SELECT 1 FROM shared.hotline_ticket r WHERE r.related_grid_event_id = e.event_id)"""
+  AND NOT EXISTS (SELECT 1 FROM shared.hotline_ticket r
+                  WHERE r.related_grid_event_id = e.event_id)"""
 
 TICKETS_SQL = f"""
 SELECT t.ticket_id, t.community_code, {epoch('t.received_at')} AS at,
