@@ -51,7 +51,9 @@ WHERE t.ticket_id IS DISTINCT FROM e.hotline_ticket_id AND {epoch('e.reported_at
 # received within the window of the month (a superset of every event's window: the bounds
 # move by the same `:window`, so no pair the exact condition keeps is left out). Only these
 # rows leave the warehouse; the pairs (over a hundred per event at city volume) are formed
-# and scored in one in-process DuckDB pass, whichever engine the warehouse is.
+# and scored in one in-process DuckDB pass, whichever engine the warehouse is. (NOT IN over
+# the few tickets naming an event: PostgreSQL hashes them once, where NOT EXISTS on tables
+# not yet analysed after a load ran as a nested loop over every ticket for every event.)
 EVENTS_SQL = f"""
 SELECT e.event_id, e.community_code, {epoch('e.reported_at')} AS at,
        coalesce(e.address_text, '') AS address, e.lat, e.lon,
@@ -59,8 +61,8 @@ SELECT e.event_id, e.community_code, {epoch('e.reported_at')} AS at,
 FROM shared.grid_event e
 WHERE e.hotline_ticket_id IS NULL AND {epoch('e.reported_at')} >= :e0
   AND {epoch('e.reported_at')} < :e1
-  AND NOT EXISTS (SELECT 1 FROM shared.hotline_ticket r
-                  WHERE r.related_grid_event_id = e.event_id)"""
+  AND e.event_id NOT IN (SELECT r.related_grid_event_id FROM shared.hotline_ticket r
+                         WHERE r.related_grid_event_id IS NOT NULL)"""
 
 TICKETS_SQL = f"""
 SELECT t.ticket_id, t.community_code, {epoch('t.received_at')} AS at,
