@@ -462,3 +462,19 @@ def test_members_and_units_count_from_the_day_they_reported(engine):
         [(1, 3), (1, 3), (2, 3)]
     # each day computed on its own gives the same rows
     assert all(compute(engine, day, f"again-{day}")["rows_written"] == 0 for day in days)
+
+
+def test_every_parameter_that_differs_between_periods_is_known_to_read_the_period():
+    """An indicator whose items read none of PERIOD_PARAMETERS is computed once per run and
+    copied to the other periods: a new period parameter must be listed there."""
+    from indicators.compute import PERIOD_PARAMETERS, _parameters
+    from indicators.periods import periods_of
+
+    settings = load_settings()
+    periods = [*periods_of(date(2026, 3, 31), "Etc/GMT+5"),
+               *periods_of(date(2026, 11, 10), settings.timezone)]
+    params = [_parameters(settings, period, CITY) for period in periods]
+    differ = {key for key in params[0] if any(p[key] != params[0][key] for p in params)}
+    # (kind and period_start only name the result row)
+    assert differ - {"kind", "period_start"} <= set(PERIOD_PARAMETERS)
+    assert {"t0", "t1", "last_day", "tz_offset"} <= differ
