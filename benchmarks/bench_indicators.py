@@ -172,11 +172,12 @@ def synthesize(engine: sa.Engine, scale: str, seed: int = 1) -> dict[str, int]:
     tables["shared.community_worker"] = workers
 
     # departments: register, party members, unit reports as staged JSON, with their xrefs
+    landed = pd.Timestamp("2026-11-30", tz="UTC")
+
     def staged(source, keys, records, updated):
         return pd.DataFrame({"source": source, "source_record_id": keys, "content_hash": "h",
                              "record_updated_at": updated, "record": records,
-                             "run_id": "bench", "landed_at": pd.Timestamp("2026-11-30",
-                                                                          tz="UTC")})
+                             "run_id": "bench", "landed_at": landed, "staged_at": landed})
     status = np.where(rng.random(n_res) < 0.95, "正常", "迁出")
     reg_keys = pd.Series([f"reg{i}" for i in range(n_res)], dtype=object)
     reg = [json.dumps({"status": s, "community_code": c}, ensure_ascii=False)

@@ -9,6 +9,11 @@ counts. The items are placed in their community, street, district and the city a
 division: a street's value comes from the street's own items, never from its communities'
 values. Every division gets a row: counts of nothing are 0, rates of nothing are null.
 
+What does not change from one period to the next is done once per run: the latest
+department records, the staged versions' change times, the indicators whose items do not
+read the period (copied to every period), and the members and units of the cumulative
+department indicators with the first day each counts from.
+
 The results of both periods are merged into `shared.indicator_value` in one transaction:
 new keys are inserted, changed values replace the old ones (which go to
 `shared.indicator_value_history`, and the row is marked `revised`), unchanged values are
@@ -18,6 +23,7 @@ left alone, so computing the same input twice changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,7 +33,15 @@ import sqlalchemy as sa
 from common.settings import IndicatorSettings
 from common.sources import HOTLINE, PARTY_MEMBERS, RESIDENTS, ROSTERS, UNIT_REPORTS
 from indicators.periods import Period, periods_of
-from indicators.sql import change_epoch, create_temp, division_frame, epoch, json_text, median
+from indicators.sql import (
+    change_parts,
+    create_temp,
+    division_frame,
+    epoch,
+    json_text,
+    local_shifted,
+    median,
+)
 from transforms.resolution.mentions import GRID_PERSONS, latest_sql
 
 log = logging.getLogger(__name__)
@@ -66,6 +80,11 @@ class Indicator:
     mode: str  # count | rate | distinct_count | distinct_rate | median
     items: str
     city_only: bool = False
+    # Distinct modes only: the items do not read the period but carry `since`, the day
+    # (YYYY-MM-DD text, '' for always) from which an item with num > 0 counts; a period
+    # counts the persons or units with such an item on or before its last day. The items
+    # are placed once per run, not once per period.
+    cumulative: bool = False
 
 
 def _hotline() -> list[Indicator]:
@@ -200,17 +219,21 @@ def _departments() -> list[Indicator]:
                   f"SELECT r.community_code AS division, x.resident_id AS pid FROM {residents} r "
                   "JOIN shared.resident_xref x ON x.source = r.source AND x.source_record_id = "
                   "r.source_record_id WHERE r.status = '正常'"),
+        # A member who reported to the community counts from the day reported (always
+        # when the day is not known).
         Indicator("dual.member_report_rate", "distinct_rate",
                   "SELECT m.residence_community_code AS division, x.resident_id AS pid, "
-                  "CASE WHEN CAST(m.reported_to_community AS FLOAT8) = 1 AND (m.reported_on IS "
-                  "NULL OR substr(m.reported_on, 1, 10) <= :last_day) THEN 1 ELSE 0 END AS num "
+                  "CASE WHEN CAST(m.reported_to_community AS FLOAT8) = 1 THEN 1 ELSE 0 END "
+                  "AS num, coalesce(substr(m.reported_on, 1, 10), '') AS since "
                   f"FROM {members} m JOIN shared.resident_xref x ON x.source = m.source AND "
                   "x.source_record_id = m.source_record_id "
-                  "WHERE CAST(m.in_service AS FLOAT8) = 1"),
+                  "WHERE CAST(m.in_service AS FLOAT8) = 1", cumulative=True),
+        # (a report without a day never counts: its `since` is null)
         Indicator("dual.units_reported", "distinct_count",
-                  f"SELECT r.community_code AS division, u.unit_id AS pid FROM {reports} r "
+                  f"SELECT r.community_code AS division, u.unit_id AS pid, 1 AS num, "
+                  f"substr(r.reported_on, 1, 10) AS since FROM {reports} r "
                   "JOIN shared.unit_xref u ON u.source = r.source AND u.source_record_id = "
-                  f"r.source_record_id WHERE {reported_on}"),
+                  "r.source_record_id", cumulative=True),
         Indicator("lists.need_match_rate", "rate",
                   "SELECT r.community_code AS division, CASE WHEN r.status IN ('已对接', "
                   f"'已完成') THEN 1 ELSE 0 END AS num FROM {reports} r "
@@ -253,6 +276,32 @@ AGGREGATES = {
 }
 
 
+def _placed_sql(items: str) -> str:
+    """The CTEs `items` and `placed`: each item in its community, street, district and the
+    city (`division_code`; null where it has none at that level)."""
+    return f"""
+WITH items AS ({items}),
+placed AS (
+  SELECT CASE l.lvl WHEN 1 THEN CASE WHEN a.level = 'community' THEN a.code END
+                    WHEN 2 THEN a.street_code WHEN 3 THEN a.district_code
+                    ELSE :city END AS division_code, i.*, 1 AS one
+  FROM items i LEFT JOIN _ind_division a ON a.code = i.division
+  CROSS JOIN (SELECT 1 AS lvl UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) l)"""
+
+
+RESULT_INSERT = """
+INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
+                         dimension, value, numerator, denominator)"""
+
+
+def _row_sql(code: str, value: str, numerator: str, denominator: str) -> str:
+    """The select list of one indicator's row of a division `d` for the period."""
+    return f"""
+SELECT '{code}', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE), d.code,
+       CAST(NULL AS VARCHAR),
+       CAST({value} AS FLOAT8), CAST({numerator} AS FLOAT8), CAST({denominator} AS FLOAT8)"""
+
+
 def _aggregate_sql(indicator: Indicator) -> str:
     """INSERT of one indicator's rows for one period, every division (or the city) included."""
     value, numerator, denominator = AGGREGATES[indicator.mode]
@@ -265,21 +314,38 @@ def _aggregate_sql(indicator: Indicator) -> str:
         numerator = ("coalesce(:sat0 * sum(CASE WHEN e.num = 0 THEN 1 ELSE 0 END) + :sat1 * "
                      "sum(CASE WHEN e.num = 1 THEN 1 ELSE 0 END) + :sat2 * sum(CASE WHEN "
                      "e.num = 2 THEN 1 ELSE 0 END), 0)")
-    return f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
-WITH items AS ({indicator.items}),
-placed AS (
-  SELECT CASE l.lvl WHEN 1 THEN CASE WHEN a.level = 'community' THEN a.code END
-                    WHEN 2 THEN a.street_code WHEN 3 THEN a.district_code
-                    ELSE :city END AS division_code, i.*, 1 AS one
-  FROM items i LEFT JOIN _ind_division a ON a.code = i.division
-  CROSS JOIN (SELECT 1 AS lvl UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) l)
-SELECT '{indicator.code}', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE), d.code,
-       CAST(NULL AS VARCHAR),
-       CAST({value} AS FLOAT8), CAST({numerator} AS FLOAT8), CAST({denominator} AS FLOAT8)
+    row = _row_sql(indicator.code, value, numerator, denominator)
+    return f"""{RESULT_INSERT}{_placed_sql(indicator.items)}{row}
 FROM _ind_division d LEFT JOIN placed e ON e.division_code = d.code
 WHERE {levels}
+GROUP BY d.code"""
+
+
+SINCE_COLUMNS = {"indicator_code": "VARCHAR", "division_code": "VARCHAR", "pid": "VARCHAR",
+                 "since": "VARCHAR"}
+
+
+def _since_sql(indicator: Indicator) -> str:
+    """INSERT into `_ind_since` of a cumulative indicator's persons or units per division,
+    each with the first day it counts (null: never, but it is in the denominator)."""
+    return f"""
+INSERT INTO _ind_since (indicator_code, division_code, pid, since){_placed_sql(indicator.items)}
+SELECT '{indicator.code}', e.division_code, e.pid, min(CASE WHEN e.num > 0 THEN e.since END)
+FROM placed e WHERE e.division_code IS NOT NULL AND e.pid IS NOT NULL
+GROUP BY e.division_code, e.pid"""
+
+
+def _cumulative_sql(indicator: Indicator) -> str:
+    """INSERT of a cumulative indicator's rows for one period from `_ind_since`: the same
+    counts as the distinct aggregates over the items that count by the period's last day."""
+    counted = "count(CASE WHEN e.since <= CAST(:last_day AS VARCHAR) THEN 1 END)"
+    value, numerator, denominator = {
+        "distinct_count": (counted, counted, "NULL"),
+        "distinct_rate": (f"{counted} * 1.0 / nullif(count(e.pid), 0)", counted,
+                          "count(e.pid)")}[indicator.mode]
+    return f"""{RESULT_INSERT}{_row_sql(indicator.code, value, numerator, denominator)}
+FROM _ind_division d LEFT JOIN _ind_since e
+  ON e.indicator_code = '{indicator.code}' AND e.division_code = d.code
 GROUP BY d.code"""
 
 
@@ -299,19 +365,21 @@ def _normalise_items(indicator: Indicator) -> Indicator:
     return Indicator(indicator.code, indicator.mode, items, indicator.city_only)
 
 
-FRESHNESS_SQL = f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
+# Every staged version's change time, parsed once per run (only the distinct ones: a load
+# sends many versions with the same time); each period shifts the local ones by its offset.
+CHANGES_SQL = ("INSERT INTO _ind_change SELECT DISTINCT source, {}, {} "
+               "FROM staging.record_version").format(*change_parts())
+CHANGE_COLUMNS = {"source": "VARCHAR", "seconds": "FLOAT8", "is_local": "BOOLEAN"}
+
+FRESHNESS_SQL = f"""{RESULT_INSERT}
 SELECT 'sharing.freshness_hours', :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
        :city, source,
        CAST((:t1 - max(changed)) / 3600.0 AS FLOAT8), NULL, NULL
-FROM (SELECT source, {change_epoch()} AS changed FROM staging.record_version) v
+FROM (SELECT source, {local_shifted('c.seconds', 'c.is_local')} AS changed FROM _ind_change c) v
 WHERE changed < :t1
 GROUP BY source"""
 
-DERIVED_SQL = f"""
-INSERT INTO _ind_result (indicator_code, period_kind, period_start, period_end, division_code,
-                         dimension, value, numerator, denominator)
+DERIVED_SQL = f"""{RESULT_INSERT}
 SELECT 'hotline.composite_score', r.period_kind, r.period_start, r.period_end, r.division_code,
        NULL,
        100 * (:w_response * r.value + :w_resolution * s.value + :w_satisfaction * f.value),
@@ -411,6 +479,9 @@ def prepare(conn: sa.Connection, divisions: pd.DataFrame, grids: pd.DataFrame,
     """The temporary tables every indicator query joins. Department records: the newest
     version of each known `now` (a late correction of a past period revises it)."""
     _materialise_departments(conn, now)
+    create_temp(conn, "_ind_change", CHANGE_COLUMNS)
+    create_temp(conn, "_ind_since", SINCE_COLUMNS)
+    conn.execute(sa.text(CHANGES_SQL))
     create_temp(conn, "_ind_division", DIVISION_COLUMNS, division_frame(divisions))
     create_temp(conn, "_ind_grid", GRID_COLUMNS, grids.astype("str").where(grids.notna()))
     create_temp(conn, "_ind_result", RESULT_COLUMNS)
@@ -425,18 +496,49 @@ def month_computed_through(conn: sa.Connection, day: date) -> date | None:
     return date.fromisoformat(str(latest)[:10]) if latest is not None else None
 
 
+# The parameters that differ from one period to the next (the rest are the settings').
+PERIOD_PARAMETERS = ("t0", "t1", "repeat_t0", "month", "last_day", "tz_offset")
+
+
+def reads_period(indicator: Indicator) -> bool:
+    """Whether the indicator's items depend on the period (some, like the registered
+    residents or the resident coverage, are the state when the run is made)."""
+    return any(re.search(rf":{name}\b", indicator.items) for name in PERIOD_PARAMETERS)
+
+
+COPY_SQL = f"""{RESULT_INSERT}
+SELECT indicator_code, :kind, CAST(:period_start AS DATE), CAST(:last_day AS DATE),
+       division_code, dimension, value, numerator, denominator
+FROM _ind_result WHERE indicator_code = :code AND period_kind = :from_kind
+ AND period_start = CAST(:from_start AS DATE)"""
+
+
 def compute_periods(conn: sa.Connection, settings: IndicatorSettings, divisions: pd.DataFrame,
                     periods: list[Period]) -> None:
-    """Every indicator of the periods into `_ind_result`."""
+    """Every indicator of the periods into `_ind_result`. An indicator that does not read
+    the period is computed for the first period only and its rows copied to the others
+    (the same query over the same tables in the same transaction: the same values)."""
     city = city_code(divisions)
+    first = periods[0] if periods else None
     for period in periods:
         params = _parameters(settings, period, city)
         for indicator in indicators():
-            conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
+            if indicator.cumulative:
+                if period is first:
+                    conn.execute(sa.text("DELETE FROM _ind_since WHERE indicator_code = :c"),
+                                 {"c": indicator.code})
+                    conn.execute(sa.text(_since_sql(indicator)), params)
+                conn.execute(sa.text(_cumulative_sql(indicator)), params)
+            elif period is first or reads_period(indicator):
+                conn.execute(sa.text(_aggregate_sql(_normalise_items(indicator))), params)
+            else:
+                conn.execute(sa.text(COPY_SQL), {**params, "code": indicator.code,
+                                                 "from_kind": first.kind,
+                                                 "from_start": first.start.isoformat()})
         conn.execute(sa.text(FRESHNESS_SQL), params)
         conn.execute(sa.text(DERIVED_SQL), params)
-        conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"),
-                     {"c": REGISTERED})
+    # (after every period: the later ones copy the first period's rows)
+    conn.execute(sa.text("DELETE FROM _ind_result WHERE indicator_code = :c"), {"c": REGISTERED})
 
 
 def result_counts(conn: sa.Connection) -> dict[str, dict[str, int]]:
@@ -485,7 +587,8 @@ def compute_days(engine: sa.Engine, settings: IndicatorSettings, divisions: pd.D
                 ":v, :s, :e)"), {"r": run_id, "d": day, "h": settings_hash(settings),
                                  "j": settings_json(settings), "w": written, "v": revised,
                                  "s": started, "e": ended})
-        for table in ("_ind_result", "_ind_division", "_ind_grid", *DEPARTMENT_TABLES):
+        for table in ("_ind_result", "_ind_division", "_ind_grid", "_ind_change",
+                      "_ind_since", *DEPARTMENT_TABLES):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     log.info("indicators for %s..%s: %s rows written, %s revised, links %s", days[0], days[-1],
              written, revised, links)

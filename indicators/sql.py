@@ -22,16 +22,24 @@ def json_text(conn: sa.Connection, column: str, key: str) -> str:
     return f"(CAST({column} AS json) ->> '{key}')"
 
 
-def change_epoch(column: str = "record_updated_at", landed: str = "landed_at") -> str:
-    """The instant of a source's change time as sent: ISO text with an offset is an instant;
-    text without one is local time (departments' DATETIME columns), shifted by `:tz_offset`
-    seconds; no change time (rosters) counts from when the version landed."""
+def change_parts(column: str = "record_updated_at", landed: str = "landed_at") -> tuple[str, str]:
+    """The instant of a source's change time as sent, in two parts: seconds, and whether they
+    are local time. ISO text with an offset is an instant; text without one is local time
+    (departments' DATETIME columns), read as if UTC here and shifted by the period's offset
+    (`local_shifted`); no change time (rosters) counts from when the version landed."""
     zoned = (f"(length({column}) > 19 AND (substr({column}, 20) LIKE '%+%' "
              f"OR substr({column}, 20) LIKE '%-%' OR substr({column}, 20) LIKE '%Z%'))")
-    return (f"CASE WHEN {column} LIKE '____-__-__%' THEN CASE WHEN {zoned} "
-            f"THEN {epoch(f'CAST({column} AS TIMESTAMP WITH TIME ZONE)')} "
-            f"ELSE {epoch(f'CAST(substr({column}, 1, 19) AS TIMESTAMP)')} - :tz_offset END "
-            f"ELSE {epoch(landed)} END")
+    iso = f"{column} LIKE '____-__-__%'"
+    seconds = (f"CASE WHEN {iso} THEN CASE WHEN {zoned} "
+               f"THEN {epoch(f'CAST({column} AS TIMESTAMP WITH TIME ZONE)')} "
+               f"ELSE {epoch(f'CAST(substr({column}, 1, 19) AS TIMESTAMP)')} END "
+               f"ELSE {epoch(landed)} END")
+    return seconds, f"CASE WHEN {iso} THEN NOT {zoned} ELSE FALSE END"
+
+
+def local_shifted(seconds: str, local: str, offset: str = ":tz_offset") -> str:
+    """The instant of `change_parts`: local seconds shifted by the offset (in seconds)."""
+    return f"CASE WHEN {local} THEN {seconds} - {offset} ELSE {seconds} END"
 
 
 def median(expression: str) -> str:

@@ -445,3 +445,36 @@ def test_the_settings_file_of_the_project_writes_out_the_defaults():
     the pipeline uses when the sources file names no file."""
     project = Path(__file__).resolve().parent.parent
     assert load_settings(project / "config" / "indicators.yaml") == load_settings()
+
+
+def test_members_and_units_count_from_the_day_they_reported(engine):
+    """dual.* are placed once per run with the day each member or unit counts from; every
+    day of a range counts those reported by its own last day (hand-checked: ur3 reports U2
+    in C3 on 11-09 and ur4 U3 on 11-11; pm5, R3 in C2, reports on 11-20)."""
+    load_city(engine)
+    days = [date(2026, 11, 1), DAY, date(2026, 11, 20)]
+    compute_days(engine, load_settings(), DIVISIONS, GRIDS, days, "range")
+    got = {day: values(engine, "day", day) for day in days}
+    assert [got[d][("dual.units_reported", C3)][0] for d in days] == [0, 1, 2]
+    assert [got[d][("dual.units_reported", CITY)][0] for d in days] == [2, 2, 3]
+    assert [got[d][("dual.member_report_rate", C2)][1:] for d in days] == [(0, 2), (0, 2), (1, 2)]
+    assert [got[d][("dual.member_report_rate", CITY)][1:] for d in days] == \
+        [(1, 3), (1, 3), (2, 3)]
+    # each day computed on its own gives the same rows
+    assert all(compute(engine, day, f"again-{day}")["rows_written"] == 0 for day in days)
+
+
+def test_every_parameter_that_differs_between_periods_is_known_to_read_the_period():
+    """An indicator whose items read none of PERIOD_PARAMETERS is computed once per run and
+    copied to the other periods: a new period parameter must be listed there."""
+    from indicators.compute import PERIOD_PARAMETERS, _parameters
+    from indicators.periods import periods_of
+
+    settings = load_settings()
+    periods = [*periods_of(date(2026, 3, 31), "Etc/GMT+5"),
+               *periods_of(date(2026, 11, 10), settings.timezone)]
+    params = [_parameters(settings, period, CITY) for period in periods]
+    differ = {key for key in params[0] if any(p[key] != params[0][key] for p in params)}
+    # (kind and period_start only name the result row)
+    assert differ - {"kind", "period_start"} <= set(PERIOD_PARAMETERS)
+    assert {"t0", "t1", "last_day", "tz_offset"} <= differ
