@@ -141,7 +141,7 @@ def validate_and_stage(engine: sa.Engine, source: str,
     batch (`batch_rows`, on the first slice); the share that holds a batch is judged per
     slice (a batch over the share has at least one slice over it)."""
 
-    from expectations.runner import validate_landed
+    from expectations.runner import WARNINGS, validate_landed
 
     slices = [landed] if isinstance(landed, pd.DataFrame) else landed
     verdicts, stats = [], Counter()
@@ -155,16 +155,17 @@ def validate_and_stage(engine: sa.Engine, source: str,
                                   batch_rows=batch_rows)
         if outcome.held:
             raise BatchHeldError("; ".join(outcome.batch_failures))
-        verdicts.append((outcome.valid_positions, outcome.quarantined))
+        verdicts.append((outcome.valid_positions, outcome.valid[WARNINGS].to_numpy(),
+                         outcome.quarantined))
         stats.update({key: value for key, value in outcome.stats.items()
                       if isinstance(value, int | float) and key != "batch_failures"})
         per_rule.update(outcome.stats["failed_rows_per_rule"])
         docs_index = docs_index or outcome.docs_index
     staged = quarantined = 0
-    for frame, (valid_positions, rejected) in zip(slices, verdicts, strict=True):
+    for frame, (valid_positions, warned, rejected) in zip(slices, verdicts, strict=True):
         with engine.begin() as conn:
-            staged += stage_records(conn, source, frame.iloc[valid_positions]) \
-                if len(valid_positions) else 0
+            staged += stage_records(conn, source, frame.iloc[valid_positions].assign(
+                **{WARNINGS: warned})) if len(valid_positions) else 0
             quarantined += record_quarantine(conn, source, run_id, rejected)
     return {**stats, "source": source, "slices": len(verdicts), "staged": staged,
             "quarantine_rows": quarantined, "failed_rows_per_rule": dict(per_rule),

@@ -24,6 +24,13 @@ pytest.importorskip("great_expectations")
 
 SOURCE = "utility.meter_readings"
 DAY = date(2026, 11, 30)
+WARNING_RULE = """  - id: litres.small
+    field: litres
+    expectation: expect_column_values_to_match_regex
+    kwargs: {regex: '^[0-9]{1,2}$'}
+    severity: warning
+    description: a reading under 100 litres
+"""
 FILES, ROWS_PER_FILE = 5, 400
 
 
@@ -42,7 +49,7 @@ def _drop(root, bad_rows_in_last_file: int) -> None:
 
 @pytest.fixture
 def meters(tmp_path, warehouse_url):
-    register_meters(tmp_path / "rules", RULES + FORMAT_RULE)
+    register_meters(tmp_path / "rules", RULES + FORMAT_RULE + WARNING_RULE)
 
     def land(name: str, bad_rows_in_last_file: int = 0, **settings) -> dict:
         root = tmp_path / name
@@ -63,8 +70,8 @@ def _warehouse(config) -> tuple[set, set]:
     engine = sa.create_engine(config["warehouse_url"])
     with engine.connect() as conn:
         staged = set(conn.execute(sa.text(
-            "SELECT source_record_id, content_hash, record FROM staging.record_version "
-            "WHERE source = :s"), {"s": SOURCE}).all())
+            "SELECT source_record_id, content_hash, record, warnings "
+            "FROM staging.record_version WHERE source = :s"), {"s": SOURCE}).all())
         quarantined = set(conn.execute(sa.text(
             "SELECT source_record_id, reason FROM shared.quarantine WHERE source = :s"),
             {"s": SOURCE}).all())
@@ -82,7 +89,13 @@ def test_slices_stage_and_quarantine_exactly_what_the_whole_batch_does(meters):
         == FILES * ROWS_PER_FILE - 7
     assert result["quarantine_rows"] == 7 and result["slices"] == FILES
     assert _warehouse(sliced) == _warehouse(whole)
-    assert len(_warehouse(sliced)[1]) == 7
+    staged, quarantined = _warehouse(sliced)
+    assert len(quarantined) == 7
+    # The warning rule's flag reaches staging: readings 100-399 of every file (reading i has
+    # i litres; the 7 quarantined ones are readings 0-6).
+    warned = {row[0] for row in staged if row[3] == "litres.small"}
+    assert len(warned) == FILES * (ROWS_PER_FILE - 100)
+    assert all(row[3] is None for row in staged if row[0] not in warned)
 
 
 def test_a_rule_failing_for_most_of_the_last_slice_holds_the_whole_batch(meters):
