@@ -1,9 +1,9 @@
 """The source registry: every kind of source declared once.
 
 A declaration says which section of the sources file configures the kind, which source
-names one configured section yields, which connector lands them (named as `module:Class`,
-imported only when the source runs, so this leaf module imports nothing of the layers that
-use it), how its records land, which rules file validates each, where its freshness limit
+names one configured section yields, which connector lands them (named as `module:Class`:
+the pipeline imports it when the source runs, so this leaf module imports nothing of the
+layers above it), how its records land, which rules file validates each, where its freshness limit
 is set, and which published tables and resolution mentions it feeds. The pipeline, the DAG,
 validation, freshness, publication and resolution all read it; adding a source is one
 `register()` call, its connector's parse function and its rules file.
@@ -51,17 +51,6 @@ class ConfiguredSource:
     def freshness_hours(self) -> float | None:
         hours = self.settings.get("freshness_hours")
         return None if hours is None else float(hours)
-
-    def build_connector(self, limits: Mapping[str, Any] | None = None):
-        """The connector instance (its module is imported here, not when registering), with
-        the sources file's parser `limits` under the section's own `limits` keys."""
-        from importlib import import_module
-
-        module, _, cls = self.kind.connector_for(self.settings).partition(":")
-        settings = dict(self.settings)
-        if limits and "limits" in self.kind.settings.model_fields:
-            settings["limits"] = {**limits, **(self.settings.get("limits") or {})}
-        return getattr(import_module(module), cls)(settings)
 
 
 @dataclass(frozen=True)

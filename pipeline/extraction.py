@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from importlib import import_module
 
 import pandas as pd
 
@@ -21,11 +22,19 @@ def source_names(config: dict) -> list[str]:
 
 
 def build_connector(source: str, config: dict):
-    """The configured connector for one source name (imports only what it needs)."""
+    """The configured connector for one source name: its module (the kind's `module:Class`)
+    imported only now, with the sources file's parser `limits` under the section's own
+    `limits` keys."""
     try:
-        return sources.configured_source(config, source).build_connector(config.get("limits"))
+        configured = sources.configured_source(config, source)
     except KeyError as missing:
         raise cfg.ConfigError(f"no source named {source!r} in the sources file") from missing
+    module, _, cls = configured.kind.connector_for(configured.settings).partition(":")
+    settings = dict(configured.settings)
+    limits = config.get("limits")
+    if limits and "limits" in configured.kind.settings.model_fields:
+        settings["limits"] = {**limits, **(configured.settings.get("limits") or {})}
+    return getattr(import_module(module), cls)(settings)
 
 
 def _quarantine_rows(report: ExtractReport, now: datetime) -> pd.DataFrame:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.base import Window  # noqa: E402
 from connectors.landing import RawLanding  # noqa: E402
+from pipeline.extraction import build_connector  # noqa: E402
 
 
 class MemoryState:
@@ -39,7 +40,7 @@ def main(kind: str, root: str, landing_root: str, limits: str | None = None) -> 
     [registered] = [k for k in kinds() if k.section == kind]
     settings = {"root": root} | ({"limits": json.loads(limits)} if limits else {})
     [source] = registered.configured({kind: settings})
-    connector = source.build_connector()
+    connector = build_connector(source.name, {kind: settings})
     window = Window(datetime(2026, 11, 1), datetime(2026, 12, 1))
     report = connector.extract(window, RawLanding(landing_root), MemoryState(), "run-1")
     print(json.dumps({

@@ -84,13 +84,10 @@ def load_catalogue(path: Path = CATALOGUE) -> dict[str, Table]:
 
 def shared_columns() -> dict[str, list[str]]:
     """Every table (and catalogued view) in schema `shared` that the code defines: this
-    project's tables and, where that package is present, the resolution's."""
-    metadatas = [__import__("warehouse.schema", fromlist=["metadata"]).metadata]
-    try:
-        from warehouse.resolution_tables import metadata as resolution_metadata
-        metadatas.append(resolution_metadata)
-    except ImportError:
-        pass
+    project's tables and the resolution's."""
+    from warehouse import resolution_tables, schema
+
+    metadatas = [schema.metadata, resolution_tables.metadata]
     found = {name: list(columns) for name, columns in VIEWS.items()}
     for metadata in metadatas:
         for table in metadata.tables.values():
