@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import filecmp
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -40,6 +39,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from transforms.records import rows_as_json
 
 META_COLUMNS = ["_source_record_id", "_extracted_at", "_run_id", "_content_hash"]
 
@@ -55,18 +56,10 @@ def _json_default(value):
 def content_hashes(frame: pd.DataFrame) -> pd.Series:
     """sha256 of each row's source columns as canonical JSON (keys sorted, NaN as null)."""
     columns = sorted(c for c in frame.columns if c not in META_COLUMNS)
-    records = frame[columns].astype(object).where(frame[columns].notna(), None)
     return pd.Series(
-        [
-            hashlib.sha256(
-                json.dumps(dict(zip(columns, row)), ensure_ascii=False, sort_keys=True,
-                           default=_json_default).encode("utf-8")
-            ).hexdigest()
-            for row in records.itertuples(index=False, name=None)
-        ],
-        index=frame.index,
-        dtype="str",
-    )
+        [hashlib.sha256(text.encode("utf-8")).hexdigest()
+         for text in rows_as_json(frame[columns], _json_default, sort_keys=True)],
+        index=frame.index, dtype="str")
 
 
 def _attempt_name(target: Path, attempt: int) -> Path:

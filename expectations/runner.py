@@ -23,7 +23,6 @@ every source's latest result, so `docs_dir/index.html` always shows each suite's
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import shutil
 import time
@@ -40,7 +39,7 @@ import yaml
 from common.reference import Reference
 from common.settings import RulesFile, SettingsError, validate
 from common.sources import rules_file
-from transforms.records import ROW, checked_frame
+from transforms.records import ROW, checked_frame, rows_as_json
 
 log = logging.getLogger(__name__)
 
@@ -465,10 +464,7 @@ def _json_default(value):
 
 
 def _records_json(frame: pd.DataFrame) -> list[str]:
-    values = frame.astype(object).where(frame.notna(), None)
-    columns = list(frame.columns)
-    return [json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=_json_default)
-            for row in values.itertuples(index=False, name=None)]
+    return rows_as_json(frame, _json_default)
 
 
 def _raw_location(source: str, ruleset: RuleSet, rows: pd.DataFrame) -> pd.Series:

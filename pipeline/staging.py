@@ -5,7 +5,6 @@ rest, in one transaction; a batch failure holds the whole batch."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from common.settings import PipelineSettings
 from connectors.landing import META_COLUMNS
 from pipeline import config as cfg
 from pipeline.workspace import Workspace
+from transforms.records import rows_as_json
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def _record_json(source: str, frame: pd.DataFrame) -> pd.Series:
     if sources.raw_format(source) == "json":
         return frame["raw"].astype("str") if len(frame) else pd.Series([], dtype="str")
     columns = [c for c in frame.columns if c not in META_COLUMNS and c != "raw"]
-    values = frame[columns].astype(object).where(frame[columns].notna(), None)
-    return pd.Series([json.dumps(dict(zip(columns, row)), ensure_ascii=False, default=str)
-                      for row in values.itertuples(index=False, name=None)], index=frame.index)
+    return pd.Series(rows_as_json(frame[columns], str), index=frame.index)
 
 
 def stage_records(conn: sa.Connection, source: str, landed: pd.DataFrame) -> int:

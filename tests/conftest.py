@@ -8,6 +8,7 @@ Where a server is unreachable the test is skipped, except with GOVSHARE_REQUIRE_
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -114,3 +115,15 @@ def tiny_city():
     from simulator.city import build_city
 
     return build_city(42, "tiny")
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    """The project's DAG folder parsed by Airflow's DagBag, in an Airflow home of its own."""
+    dags = Path(__file__).resolve().parent.parent / "dags"
+    home = tmp_path_factory.mktemp("airflow")
+    os.environ.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                       "AIRFLOW__CORE__DAGS_FOLDER": str(dags)})
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(dags))

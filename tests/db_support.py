@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -46,6 +49,17 @@ def drop_pg_database(url: str) -> None:
         for database in [name, *clones]:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     admin.dispose()
+
+
+@contextmanager
+def both_warehouses(root: Path) -> Iterator[dict[str, str]]:
+    """The URLs of one DuckDB file under `root` and one new PostgreSQL database, for running
+    the same thing on each engine; the database is dropped afterwards."""
+    pg = new_pg_database()
+    try:
+        yield {"duckdb": f"duckdb:///{root / 'duckdb' / 'warehouse.duckdb'}", "postgres": pg}
+    finally:
+        drop_pg_database(pg)
 
 
 def clone_warehouse(url: str, directory, name: str) -> str:

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from db_support import drop_pg_database, new_pg_database
+from db_support import both_warehouses
 from resolution_support import run_city
 
 from pipeline.reconcile import state_differences, warehouse_state
@@ -25,9 +25,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("guangzhou")
     simulate(root / "sim", scale="tiny", seed=5, start=START, days=DAYS, city="guangzhou",
              progress=lambda m: None)
-    pg = new_pg_database()
-    try:
-        urls = {"duckdb": f"duckdb:///{root / 'duckdb' / 'warehouse.duckdb'}", "postgres": pg}
+    with both_warehouses(root) as urls:
         result = {}
         for engine, url in urls.items():
             config = run_city(root / "sim", root / engine, START, DAYS, warehouse_url=url,
@@ -35,8 +33,6 @@ def runs(tmp_path_factory):
             result[engine] = (config, warehouse_state(url, schemas=("shared", "core")),
                               _scored(url, root / "sim"))
         yield result
-    finally:
-        drop_pg_database(pg)
 
 
 def _scored(url: str, sim) -> dict[str, pd.DataFrame]:

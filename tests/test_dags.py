@@ -5,19 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 DAGS = Path(__file__).resolve().parent.parent / "dags"
-
-
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow")
-    os.environ.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                       "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS)})
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
 
 
 def test_no_import_errors(dagbag):

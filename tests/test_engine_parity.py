@@ -7,7 +7,7 @@ matching state in `core`."""
 from datetime import date
 
 import pytest
-from db_support import drop_pg_database, new_pg_database
+from db_support import both_warehouses
 from resolution_support import COMPARED_TABLES, run_city
 
 from pipeline.reconcile import state_differences, warehouse_state
@@ -31,17 +31,13 @@ def states(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
     simulate(root / "sim", scale="tiny", seed=11, start=START, days=DAYS, noise=NOISE,
              progress=lambda m: None)
-    pg = new_pg_database()
-    try:
-        urls = {"duckdb": f"duckdb:///{root / 'duckdb' / 'warehouse.duckdb'}", "postgres": pg}
+    with both_warehouses(root) as urls:
         result = {}
         for engine, url in urls.items():
             run_city(root / "sim", root / engine, START, DAYS + 1, warehouse_url=url,
                      resolve_and_publish=True, faults=FAULTS)
             result[engine] = warehouse_state(url, schemas=("shared", "core", "staging"))
         yield result
-    finally:
-        drop_pg_database(pg)
 
 
 def test_the_same_tables_on_both_engines(states):

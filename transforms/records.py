@@ -54,6 +54,17 @@ OPEN311_FIELDS = (
 OPEN311_TIMESTAMPS = ("requested_datetime", "updated_datetime", "expected_datetime")
 
 
+def rows_as_json(frame: pd.DataFrame, default, sort_keys: bool = False) -> list[str]:
+    """Each row as one JSON object text (missing values as null), non-JSON values rendered
+    by `default`: the landing's content hashes, the staged record and a quarantined row's
+    replay copy all render rows so, each with its own `default`."""
+    columns = list(frame.columns)
+    values = frame.astype(object).where(frame.notna(), None)
+    return [json.dumps(dict(zip(columns, row)), ensure_ascii=False, sort_keys=sort_keys,
+                       default=default)
+            for row in values.itertuples(index=False, name=None)]
+
+
 def parse_records(raw: pd.Series) -> list[dict]:
     """Each raw JSON text as a dict; text that is not a JSON object becomes {} (its required
     fields are then missing, which the presence rules report)."""
